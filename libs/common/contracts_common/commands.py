@@ -1,0 +1,79 @@
+"""Starting runs, shared by the gateway, the importer's scheduler and the operator CLI."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from pymongo.errors import DuplicateKeyError
+
+from contracts_common.messages import RemapTask, RunKind, StartRun
+from contracts_common.messaging import Broker
+from contracts_common.storage.database import Database, Document
+from contracts_common.storage.runs import ACTIVE, Runs
+from contracts_common.timeutil import utcnow
+
+# A reconciliation that has not ended after this long no longer blocks the next one.
+RECONCILE_LEASE = timedelta(hours=6)
+
+
+async def start_import(db: Database, broker: Broker, tenant: str, max_contracts: int | None) -> Document:
+    runs = Runs(db)
+    run = await runs.create(tenant, RunKind.IMPORT, max_contracts=max_contracts)
+    await _publish_or_fail(runs, broker, run, StartRun(tenant=tenant, run_id=run["_id"], kind=RunKind.IMPORT,
+                                                     max_contracts=max_contracts))
+    return run
+
+
+async def start_reconcile(db: Database, broker: Broker, tenant: str) -> tuple[Document, bool]:
+    """Start a reconciliation unless one is active for the tenant; returns (run, started).
+
+    One per tenant across gateway replicas and schedulers: a lease row names the run holding it, and it
+    changes hands only by compare-and-set on the previous holder.
+    """
+    runs = Runs(db)
+    key = f"{tenant}:reconcile"
+    now = utcnow()
+    lease = await db.leases.find_one({"_id": key})
+    if lease is not None and lease["expires_at"] > now:
+        holder = await runs.get(tenant, lease["run_id"])
+        if holder is not None and holder["status"] in ACTIVE:
+            return holder, False
+    run = await runs.create(tenant, RunKind.RECONCILE)
+    row = {"tenant": tenant, "name": "reconcile", "run_id": run["_id"], "expires_at": now + RECONCILE_LEASE}
+    won = True
+    if lease is None:
+        try:
+            await db.leases.insert_one({"_id": key, **row})
+        except DuplicateKeyError:
+            won = False
+    else:
+        result = await db.leases.update_one({"_id": key, "run_id": lease["run_id"]}, {"$set": row})
+        won = result.modified_count == 1
+    if not won:
+        await db.runs.delete_one({"_id": run["_id"]})
+        current = await db.leases.find_one({"_id": key})
+        holder = await runs.get(tenant, current["run_id"]) if current else None
+        if holder is None:
+            raise RuntimeError("reconciliation lease lost to a run that does not exist")
+        return holder, False
+    await _publish_or_fail(runs, broker, run, StartRun(tenant=tenant, run_id=run["_id"], kind=RunKind.RECONCILE))
+    return run, True
+
+
+async def start_remap(db: Database, broker: Broker, tenant: str, mapping_version: int, batch_size: int = 200) -> Document:
+    runs = Runs(db)
+    run = await runs.create(tenant, RunKind.REMAP)
+    await _publish_or_fail(
+        runs, broker, run,
+        RemapTask(tenant=tenant, run_id=run["_id"], mapping_version=mapping_version, batch_size=batch_size),
+    )
+    return run
+
+
+async def _publish_or_fail(runs: Runs, broker: Broker, run: Document, message: StartRun | RemapTask) -> None:
+    try:
+        await broker.publish_with_retry(message, attempts=3)
+    except Exception:
+        # Never leave a queued run that no message will ever start.
+        await runs.fail(run["tenant"], run["_id"], "could not hand the run to the broker; try again")
+        raise

@@ -1,0 +1,106 @@
+"""Builds an Ironclad client for a tenant from its stored connection.
+
+One aiohttp session, one token cache and one shared rate limiter per process; each tenant gets its own
+cache entry and limiter keys, so nothing crosses tenants.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import aiohttp
+
+from contracts_common.ironclad import (
+    DEFAULT_LIMITS,
+    Bucket,
+    IroncladClient,
+    IroncladCredentials,
+    MongoRateLimiter,
+    NoRateLimiter,
+    RateLimiter,
+    RequestEvent,
+    RetryPolicy,
+    TokenCache,
+)
+from contracts_common.metrics import (
+    IRONCLAD_BACKOFF_SECONDS,
+    IRONCLAD_LATENCY,
+    IRONCLAD_PACING_SECONDS,
+    IRONCLAD_RATE_LIMITED,
+    IRONCLAD_REQUESTS,
+)
+from contracts_common.settings import IroncladAccessSettings, ImporterSettings
+from contracts_common.storage.connections import Connections, ConnectionStatus
+from contracts_common.storage.database import Database, Document
+
+
+class NotConnected(Exception):
+    """The tenant has no usable Ironclad connection (never connected, disconnected, or needs reauth)."""
+
+    def __init__(self, tenant: str, status: str) -> None:
+        super().__init__(f"tenant {tenant} has no usable Ironclad connection (status {status})")
+        self.status = status
+
+
+def record_request_metrics(event: RequestEvent) -> None:
+    IRONCLAD_REQUESTS.labels(endpoint=event.endpoint, status=str(event.status)).inc()
+    IRONCLAD_LATENCY.labels(endpoint=event.endpoint).observe(event.duration_seconds)
+    if str(event.status) == "429":
+        IRONCLAD_RATE_LIMITED.labels(endpoint=event.endpoint).inc()
+    if event.backoff_seconds:
+        IRONCLAD_BACKOFF_SECONDS.inc(event.backoff_seconds)
+    if event.rate_limit_wait_seconds:
+        IRONCLAD_PACING_SECONDS.inc(event.rate_limit_wait_seconds)
+
+
+def build_rate_limiter(db: Database, settings: IroncladAccessSettings) -> RateLimiter:
+    if isinstance(settings, ImporterSettings):
+        if not settings.rate_limit_enabled:
+            return NoRateLimiter()
+        limits = {
+            **DEFAULT_LIMITS,
+            Bucket.records_read: settings.rate_limit_records_read_per_minute,
+            Bucket.records_write: settings.rate_limit_records_write_per_minute,
+            Bucket.workflows_read: settings.rate_limit_workflows_read_per_minute,
+            Bucket.webhooks: settings.rate_limit_webhooks_per_minute,
+            Bucket.other: settings.rate_limit_other_per_minute,
+        }
+        return MongoRateLimiter(db.rate_limits, limits, headroom=settings.rate_limit_headroom)
+    return MongoRateLimiter(db.rate_limits, DEFAULT_LIMITS)
+
+
+@dataclass
+class IroncladAccess:
+    session: aiohttp.ClientSession
+    connections: Connections
+    settings: IroncladAccessSettings
+    token_cache: TokenCache
+    rate_limiter: RateLimiter
+    retry: RetryPolicy
+    concurrency: asyncio.Semaphore | None = None
+    on_request: Callable[[RequestEvent], None] | None = record_request_metrics
+
+    def client_for(
+        self, tenant: str, credentials: IroncladCredentials, *, token_cache: TokenCache | None = None
+    ) -> IroncladClient:
+        return IroncladClient(
+            self.session,
+            credentials,
+            tenant=tenant,
+            base_url_override=self.settings.ironclad_base_url,
+            token_cache=token_cache or self.token_cache,
+            rate_limiter=self.rate_limiter,
+            retry=self.retry,
+            concurrency=self.concurrency,
+            on_request=self.on_request,
+            request_timeout=self.settings.ironclad_timeout_seconds,
+        )
+
+    async def client(self, tenant: str) -> tuple[IroncladClient, Document]:
+        doc = await self.connections.get(tenant)
+        status = doc.get("status") if doc else ConnectionStatus.DISCONNECTED.value
+        if doc is None or status != ConnectionStatus.CONNECTED.value:
+            raise NotConnected(tenant, str(status))
+        return self.client_for(tenant, self.connections.credentials(doc)), doc

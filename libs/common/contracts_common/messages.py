@@ -1,0 +1,121 @@
+"""Message schemas exchanged through RabbitMQ.
+
+Every message carries `schema_version`; a consumer rejects (dead-letters) a version it does not know
+instead of guessing. Bodies are JSON; context that logs need (tenant, run id, correlation id) also
+travels in headers, see `contracts_common.messaging`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SCHEMA_VERSION = 1
+
+
+class RunKind(StrEnum):
+    IMPORT = "import"
+    RECONCILE = "reconcile"
+    WEBHOOK = "webhook"
+    REMAP = "remap"
+
+
+class Message(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    # The queue a message of this type goes to, as a suffix after the prefix (see Topology).
+    queue: ClassVar[str]
+    schema_version: Literal[1] = SCHEMA_VERSION
+    tenant: str
+
+
+class StartRun(Message):
+    """Plan an import or a reconciliation: list page 0, then fan out one PageTask per page."""
+
+    queue: ClassVar[str] = "importer.runs"
+    run_id: str
+    kind: Literal[RunKind.IMPORT, RunKind.RECONCILE]
+    max_contracts: int | None = Field(default=None, ge=1)
+
+
+class PageTask(Message):
+    """One page of GET /records: the unit of work that importer replicas share and resume from."""
+
+    queue: ClassVar[str] = "importer.pages"
+    run_id: str
+    kind: Literal[RunKind.IMPORT, RunKind.RECONCILE]
+    page: int = Field(ge=0)
+    page_size: int = Field(ge=1, le=100)
+    # How many records of this page belong to the run (the last page of a limited import takes fewer).
+    take: int = Field(ge=0, le=100)
+
+
+class WebhookEvent(Message):
+    """A verified Ironclad webhook delivery, as the gateway handed it off."""
+
+    queue: ClassVar[str] = "importer.events"
+    event_id: str
+    event: str
+    payload: dict[str, Any]
+    received_at: datetime
+
+
+class WritebackTask(Message):
+    queue: ClassVar[str] = "importer.writeback"
+    operation_id: str
+    action: Literal["create_record", "update_record", "upload_document"]
+    contract_id: str
+    # For upload_document: the GridFS id of the document to upload and the Ironclad attachment key.
+    document_id: str | None = None
+    attachment_key: str | None = None
+    record_type: str | None = None
+
+
+class StoredDocument(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    key: str
+    file_id: str
+    filename: str
+    content_type: str
+    size: int
+    sha256: str
+
+
+class DocumentFailure(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    key: str
+    error: str
+
+
+class FetchedRecord(Message):
+    """A fresh Ironclad record (and its documents, already in GridFS) for the mapper to store."""
+
+    queue: ClassVar[str] = "mapper.records"
+    run_id: str | None
+    record: dict[str, Any]
+    documents: list[StoredDocument] = Field(default_factory=list)
+    document_failures: list[DocumentFailure] = Field(default_factory=list)
+    # Documents left as they were because the record's lastUpdated did not change.
+    documents_unchanged: bool = False
+
+
+class RemapTask(Message):
+    """Re-map one batch of stored contracts with the tenant's current mapping, from their raw records."""
+
+    queue: ClassVar[str] = "mapper.remap"
+    run_id: str
+    mapping_version: int
+    after_record_id: str | None = None
+    batch_size: int = Field(default=200, ge=1, le=5000)
+
+
+MESSAGE_TYPES: tuple[type[Message], ...] = (
+    StartRun,
+    PageTask,
+    WebhookEvent,
+    WritebackTask,
+    FetchedRecord,
+    RemapTask,
+)

@@ -1,0 +1,75 @@
+"""The whole RabbitMQ topology, declared in one place.
+
+One direct exchange routes each message type to its queue (routing key = queue name). Every queue is a
+durable quorum queue with an explicit delivery limit and its own dead-letter queue behind a dead-letter
+exchange, using at-least-once dead-lettering so a dead-lettered message cannot be lost on the way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import aio_pika
+from aio_pika.abc import AbstractChannel, AbstractExchange
+
+from contracts_common.messages import MESSAGE_TYPES
+
+QUEUE_SUFFIXES: tuple[str, ...] = tuple(dict.fromkeys(m.queue for m in MESSAGE_TYPES))
+
+
+@dataclass(frozen=True, slots=True)
+class Topology:
+    prefix: str
+    delivery_limit: int
+
+    @property
+    def exchange(self) -> str:
+        return self.prefix
+
+    @property
+    def dead_letter_exchange(self) -> str:
+        return f"{self.prefix}.dlx"
+
+    def queue(self, suffix: str) -> str:
+        return f"{self.prefix}.{suffix}"
+
+    def dead_letter_queue(self, suffix: str) -> str:
+        return f"{self.queue(suffix)}.dlq"
+
+    @property
+    def queues(self) -> list[str]:
+        return [self.queue(s) for s in QUEUE_SUFFIXES]
+
+    async def declare(self, channel: AbstractChannel) -> AbstractExchange:
+        exchange = await channel.declare_exchange(self.exchange, aio_pika.ExchangeType.DIRECT, durable=True)
+        dlx = await channel.declare_exchange(
+            self.dead_letter_exchange, aio_pika.ExchangeType.DIRECT, durable=True
+        )
+        for suffix in QUEUE_SUFFIXES:
+            name = self.queue(suffix)
+            dlq = await channel.declare_queue(
+                self.dead_letter_queue(suffix), durable=True, arguments={"x-queue-type": "quorum"}
+            )
+            await dlq.bind(dlx, routing_key=name)
+            queue = await channel.declare_queue(
+                name,
+                durable=True,
+                arguments={
+                    "x-queue-type": "quorum",
+                    "x-delivery-limit": self.delivery_limit,
+                    "x-dead-letter-exchange": self.dead_letter_exchange,
+                    "x-dead-letter-routing-key": name,
+                    "x-dead-letter-strategy": "at-least-once",
+                    "x-overflow": "reject-publish",
+                },
+            )
+            await queue.bind(exchange, routing_key=name)
+        return exchange
+
+    async def delete(self, channel: AbstractChannel) -> None:
+        """Remove everything `declare` made (tests clean up after themselves)."""
+        for suffix in QUEUE_SUFFIXES:
+            await channel.queue_delete(self.queue(suffix))
+            await channel.queue_delete(self.dead_letter_queue(suffix))
+        await channel.exchange_delete(self.exchange)
+        await channel.exchange_delete(self.dead_letter_exchange)

@@ -1,0 +1,87 @@
+"""Settings read from the environment, one class per service.
+
+Every name here is an environment variable (pydantic-settings matches them case-insensitively).
+The names the gateway API contract fixes (`AMQP_URL`, `MONGODB_URL`, ...) keep their meaning.
+Each service builds only its own class, so a worker never needs `ADMIN_API_TOKEN`.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class SharedSettings(BaseSettings):
+    """What every service needs: the broker, the database, logging."""
+
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", frozen=True)
+
+    amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
+    mongodb_url: str = "mongodb://127.0.0.1:27017"
+    mongodb_database: str = "contracts_ai"
+    log_level: str = "INFO"
+    log_format: str = Field(default="json", pattern="^(json|console)$")
+    # Prefix for every exchange and queue name, so that tests and side-by-side deployments
+    # on one broker never share a queue.
+    queue_prefix: str = "contracts"
+    prefetch_count: int = Field(default=16, ge=1, le=1000)
+    # A message that fails this many deliveries goes to its dead-letter queue (quorum queue delivery-limit).
+    delivery_limit: int = Field(default=5, ge=1, le=100)
+    # Port of the small HTTP server every worker runs for /healthz, /readyz and /metrics; 0 disables it.
+    health_port: int = Field(default=0, ge=0, le=65535)
+
+
+class IroncladAccessSettings(SharedSettings):
+    """Settings of services that talk to Ironclad or decrypt stored credentials."""
+
+    secrets_key: SecretStr
+    ironclad_base_url: str | None = None
+    ironclad_timeout_seconds: float = Field(default=30.0, gt=0)
+
+    @field_validator("ironclad_base_url")
+    @classmethod
+    def _strip_slash(cls, value: str | None) -> str | None:
+        return value.rstrip("/") if value else None
+
+
+class GatewaySettings(IroncladAccessSettings):
+    admin_api_token: SecretStr
+    public_base_url: str = "http://127.0.0.1:8080"
+    gateway_port: int = Field(default=8080, ge=1, le=65535)
+    gateway_host: str = "0.0.0.0"
+    webhook_max_body_bytes: int = Field(default=256 * 1024, ge=1024)
+    api_max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    # How long an X-Ironclad-Webhook-Event-Id is remembered; Ironclad retries for about 3 days.
+    webhook_dedupe_days: float = Field(default=4.0, ge=3.0)
+    # Ironclad accepts only https targets; a local run with the simulator may allow http.
+    allow_http_webhook_target: bool = False
+
+
+class ImporterSettings(IroncladAccessSettings):
+    # Ironclad's documented per-company limits, per minute.
+    rate_limit_records_read_per_minute: int = Field(default=600, ge=1)
+    rate_limit_records_write_per_minute: int = Field(default=200, ge=1)
+    rate_limit_workflows_read_per_minute: int = Field(default=400, ge=1)
+    rate_limit_webhooks_per_minute: int = Field(default=600, ge=1)
+    rate_limit_other_per_minute: int = Field(default=800, ge=1)
+    # Share of each limit we allow ourselves, to leave room for clock skew and other clients.
+    rate_limit_headroom: float = Field(default=0.95, gt=0, le=1)
+    rate_limit_enabled: bool = True
+    # Requests one importer process keeps in flight towards Ironclad.
+    ironclad_concurrency: int = Field(default=8, ge=1, le=256)
+    max_retries: int = Field(default=6, ge=0, le=20)
+    backoff_base_seconds: float = Field(default=0.5, gt=0)
+    backoff_max_seconds: float = Field(default=30.0, gt=0)
+    page_size: int = Field(default=100, ge=1, le=100)
+    reconcile_interval_seconds: float = Field(default=3600.0, ge=1)
+    # Used instead while Ironclad has disabled or deleted our webhook.
+    reconcile_interval_degraded_seconds: float = Field(default=300.0, ge=1)
+    webhook_health_interval_seconds: float = Field(default=600.0, ge=1)
+    scheduler_enabled: bool = True
+    # Webhook events for one tenant arriving within this window become one incremental sync.
+    event_coalesce_seconds: float = Field(default=2.0, ge=0)
+    public_base_url: str = "http://127.0.0.1:8080"
+
+
+class MapperSettings(SharedSettings):
+    remap_batch_size: int = Field(default=200, ge=1, le=5000)

@@ -1,0 +1,184 @@
+"""Contracts: one document per (tenant, Ironclad record id), never overwritten by an older record.
+
+The upsert matches only a stored contract whose `ironclad.lastUpdated` is older than the incoming one;
+when nothing matches, the insert hits the unique (tenant, ironclad.id) index if a contract exists, which
+tells a stale (or equal) write from a new contract without a read-modify-write race.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from bson import ObjectId
+from bson.errors import InvalidId
+from pymongo.errors import DuplicateKeyError
+
+from contracts_common.timeutil import iso
+from contracts_common.storage.database import Database, Document
+from contracts_common.storage.runs import Outcome
+from contracts_common.timeutil import utcnow
+
+
+def parse_timestamp(value: str) -> datetime:
+    """Ironclad's `lastUpdated` (ISO-8601, `Z` or offset) as an aware UTC datetime."""
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def ironclad_summary(record: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": record["id"],
+        "ironcladId": record.get("ironcladId"),
+        "type": record.get("type"),
+        "name": record.get("name"),
+        "lastUpdated": record["lastUpdated"],
+    }
+
+
+class Contracts:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def upsert_record(
+        self,
+        tenant: str,
+        record: dict[str, Any],
+        *,
+        fields: dict[str, Any],
+        field_errors: list[dict[str, Any]],
+        mapping_version: int,
+        attachments: list[dict[str, Any]] | None,
+        document_failures: list[dict[str, Any]],
+        run_id: str | None,
+    ) -> Outcome:
+        """Store a fresh record; returns created, updated, unchanged (same lastUpdated) or skipped_stale."""
+        incoming = parse_timestamp(record["lastUpdated"])
+        now = utcnow()
+        fields_set: dict[str, Any] = {
+            "ironclad": ironclad_summary(record),
+            "source_last_updated": incoming,
+            "raw": record,
+            "fields": fields,
+            "field_errors": field_errors,
+            "mapping_version": mapping_version,
+            "document_failures": document_failures,
+            "deleted": False,
+            "deleted_at": None,
+            "updated_at": now,
+            "last_run_id": run_id,
+        }
+        if attachments is not None:
+            fields_set["attachments"] = attachments
+        try:
+            result = await self._db.contracts.update_one(
+                {"tenant": tenant, "ironclad.id": record["id"], "source_last_updated": {"$lt": incoming}},
+                {
+                    "$set": fields_set,
+                    "$setOnInsert": {"tenant": tenant, "created_at": now, **({} if attachments is not None else {"attachments": []})},
+                },
+                upsert=True,
+            )
+        except DuplicateKeyError:
+            existing = await self._db.contracts.find_one(
+                {"tenant": tenant, "ironclad.id": record["id"]}, {"source_last_updated": 1, "deleted": 1}
+            )
+            if existing is None:  # deleted between the two calls; the redelivery will settle it
+                raise
+            if existing["source_last_updated"] == incoming:
+                if existing.get("deleted"):
+                    # Seen again after a reconciliation marked it deleted: it exists after all.
+                    await self._db.contracts.update_one(
+                        {"_id": existing["_id"]}, {"$set": {"deleted": False, "deleted_at": None}}
+                    )
+                    return Outcome.UPDATED
+                return Outcome.UNCHANGED
+            return Outcome.SKIPPED_STALE
+        return Outcome.CREATED if result.upserted_id is not None else Outcome.UPDATED
+
+    async def get(self, tenant: str, contract_id: str) -> Document | None:
+        """By our id, Ironclad's record id or its `IC-n` id."""
+        try:
+            oid = ObjectId(contract_id)
+        except (InvalidId, TypeError):
+            oid = None
+        if oid is not None:
+            doc = await self._db.contracts.find_one({"tenant": tenant, "_id": oid})
+            if doc is not None:
+                return doc
+        doc = await self._db.contracts.find_one({"tenant": tenant, "ironclad.id": contract_id})
+        if doc is None:
+            doc = await self._db.contracts.find_one({"tenant": tenant, "ironclad.ironcladId": contract_id})
+        return doc
+
+    async def page(
+        self, tenant: str, *, limit: int, cursor: str | None, search: str | None = None,
+        include_deleted: bool = True,
+    ) -> tuple[list[Document], str | None]:
+        query: dict[str, Any] = {"tenant": tenant}
+        if cursor:
+            query["_id"] = {"$gt": ObjectId(cursor)}
+        if not include_deleted:
+            query["deleted"] = False
+        if search:
+            import re
+
+            pattern = re.compile(re.escape(search), re.IGNORECASE)
+            query["$or"] = [
+                {"ironclad.name": pattern},
+                {"ironclad.ironcladId": pattern},
+                {"fields.counterparty_name": pattern},
+            ]
+        docs = [d async for d in self._db.contracts.find(query, {"raw": 0}).sort("_id", 1).limit(limit + 1)]
+        next_cursor = str(docs[limit - 1]["_id"]) if len(docs) > limit else None
+        return docs[:limit], next_cursor
+
+    async def last_updated_of(self, tenant: str, record_ids: Sequence[str]) -> dict[str, Document]:
+        """For each known record id: its stored lastUpdated, attachments and deleted flag."""
+        cursor = self._db.contracts.find(
+            {"tenant": tenant, "ironclad.id": {"$in": list(record_ids)}},
+            {"ironclad.id": 1, "ironclad.lastUpdated": 1, "source_last_updated": 1, "attachments": 1, "deleted": 1},
+        )
+        return {doc["ironclad"]["id"]: doc async for doc in cursor}
+
+    async def mark_seen(self, tenant: str, record_ids: Sequence[str], run_id: str) -> None:
+        await self._db.contracts.update_many(
+            {"tenant": tenant, "ironclad.id": {"$in": list(record_ids)}}, {"$set": {"last_seen_run": run_id}}
+        )
+
+    async def mark_unseen_deleted(self, tenant: str, run_id: str, listing_started: datetime) -> int:
+        """After a complete listing: contracts it did not contain are deleted in Ironclad."""
+        result = await self._db.contracts.update_many(
+            {
+                "tenant": tenant,
+                "deleted": False,
+                "last_seen_run": {"$ne": run_id},
+                "created_at": {"$lt": listing_started},
+            },
+            {"$set": {"deleted": True, "deleted_at": utcnow()}},
+        )
+        return result.modified_count
+
+
+def public_contract(doc: Document, *, with_raw: bool = False) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "contract_id": str(doc["_id"]),
+        "ironclad": doc["ironclad"],
+        "fields": doc.get("fields", {}),
+        "field_errors": doc.get("field_errors", []),
+        "mapping_version": doc.get("mapping_version"),
+        "attachments": [
+            {k: a[k] for k in ("key", "filename", "content_type", "size", "sha256")} for a in doc.get("attachments", [])
+        ],
+        "document_failures": doc.get("document_failures", []),
+        "deleted": doc.get("deleted", False),
+        "created_at": iso(doc.get("created_at")),
+        "updated_at": iso(doc.get("updated_at")),
+    }
+    if with_raw:
+        out["raw"] = doc.get("raw")
+    return out
+

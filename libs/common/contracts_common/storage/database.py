@@ -1,0 +1,102 @@
+"""MongoDB access through PyMongo's async API, and every index, created at start-up.
+
+Every unique key starts with the tenant, so nothing can collide across tenants.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from gridfs import AsyncGridFSBucket
+from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
+
+Document = dict[str, Any]
+
+DOCUMENTS_BUCKET = "documents"
+
+INDEXES: dict[str, list[IndexModel]] = {
+    "connections": [IndexModel([("tenant", ASCENDING)], unique=True, name="tenant_unique")],
+    "runs": [
+        IndexModel([("tenant", ASCENDING), ("created_at", DESCENDING)], name="tenant_created"),
+        IndexModel([("tenant", ASCENDING), ("kind", ASCENDING), ("status", ASCENDING)], name="tenant_kind_status"),
+    ],
+    "run_pages": [
+        IndexModel([("tenant", ASCENDING), ("run_id", ASCENDING), ("page", ASCENDING)], unique=True, name="page_once")
+    ],
+    "run_items": [
+        IndexModel([("tenant", ASCENDING), ("run_id", ASCENDING), ("slot", ASCENDING)], unique=True, name="slot_once"),
+        IndexModel([("created_at", ASCENDING)], expireAfterSeconds=30 * 24 * 3600, name="ttl"),
+    ],
+    "contracts": [
+        IndexModel([("tenant", ASCENDING), ("ironclad.id", ASCENDING)], unique=True, name="tenant_record"),
+        IndexModel([("tenant", ASCENDING), ("ironclad.ironcladId", ASCENDING)], name="tenant_ironclad_id"),
+        IndexModel([("tenant", ASCENDING), ("_id", ASCENDING)], name="tenant_id"),
+        IndexModel([("tenant", ASCENDING), ("mapping_version", ASCENDING)], name="tenant_mapping_version"),
+        IndexModel([("tenant", ASCENDING), ("last_seen_run", ASCENDING)], name="tenant_last_seen"),
+    ],
+    "mappings": [IndexModel([("tenant", ASCENDING), ("version", DESCENDING)], unique=True, name="tenant_version")],
+    "custom_target_fields": [IndexModel([("tenant", ASCENDING), ("name", ASCENDING)], unique=True, name="tenant_name")],
+    "webhook_events": [
+        IndexModel([("tenant", ASCENDING), ("event_id", ASCENDING)], unique=True, name="tenant_event"),
+        IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0, name="ttl"),
+    ],
+    "schema_cache": [IndexModel([("tenant", ASCENDING)], unique=True, name="tenant_unique")],
+    "leases": [IndexModel([("tenant", ASCENDING), ("name", ASCENDING)], unique=True, name="tenant_name")],
+    "writebacks": [
+        IndexModel([("tenant", ASCENDING), ("operation_id", ASCENDING)], unique=True, name="tenant_operation"),
+        IndexModel([("tenant", ASCENDING), ("ironclad_record_id", ASCENDING)], name="tenant_record"),
+    ],
+    "rate_limits": [],
+    f"{DOCUMENTS_BUCKET}.files": [
+        IndexModel(
+            [
+                ("metadata.tenant", ASCENDING),
+                ("metadata.record_id", ASCENDING),
+                ("metadata.key", ASCENDING),
+                ("metadata.sha256", ASCENDING),
+            ],
+            name="tenant_record_key_hash",
+        )
+    ],
+}
+
+
+@dataclass
+class Database:
+    client: AsyncMongoClient[Document]
+    db: AsyncDatabase[Document]
+
+    @classmethod
+    def connect(cls, url: str, name: str) -> Database:
+        client: AsyncMongoClient[Document] = AsyncMongoClient(
+            url, tz_aware=True, serverSelectionTimeoutMS=10_000, appname="contracts-ai"
+        )
+        return cls(client=client, db=client[name])
+
+    def __getattr__(self, name: str) -> AsyncCollection[Document]:
+        # Collections by attribute: db.contracts, db.runs, ...
+        if name in INDEXES:
+            return self.db[name]
+        raise AttributeError(name)
+
+    @property
+    def documents(self) -> AsyncGridFSBucket:
+        return AsyncGridFSBucket(self.db, bucket_name=DOCUMENTS_BUCKET)
+
+    async def ensure_indexes(self) -> None:
+        for collection, indexes in INDEXES.items():
+            if indexes:
+                await self.db[collection].create_indexes(indexes)
+
+    async def ping(self) -> bool:
+        try:
+            await self.client.admin.command("ping")
+        except Exception:
+            return False
+        return True
+
+    async def close(self) -> None:
+        await self.client.close()

@@ -1,0 +1,72 @@
+"""The gateway's aiohttp application: middlewares, routes, probes, OpenAPI and the admin page."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import structlog
+from aiohttp import web
+
+from contracts_common.health import add_probe_routes
+from gateway.api import connection, contracts, mapping, runs, schema
+from gateway.auth import admin_auth_middleware
+from gateway.deps import DEPS, GatewayDeps
+from gateway.errors import Handler, error_middleware
+from gateway.openapi import openapi_document
+from gateway.webhooks import receiver
+from gateway.api import automatic_sync
+
+ADMIN_DIR = Path(__file__).parent / "admin" / "static"
+
+
+@web.middleware
+async def context_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Bind a correlation id (and the tenant) to every log line of this request."""
+    correlation_id = request.headers.get("X-Correlation-Id") or uuid.uuid4().hex
+    values = {"correlation_id": correlation_id}
+    if tenant := request.match_info.get("tenant"):
+        values["tenant"] = tenant
+    with structlog.contextvars.bound_contextvars(**values):
+        response = await handler(request)
+    response.headers["X-Correlation-Id"] = correlation_id
+    return response
+
+
+def create_app(d: GatewayDeps) -> web.Application:
+    app = web.Application(
+        middlewares=[context_middleware, error_middleware, admin_auth_middleware(d.settings.admin_api_token.get_secret_value())],
+        client_max_size=d.settings.api_max_body_bytes,
+    )
+    app[DEPS] = d
+
+    async def readiness() -> dict[str, bool]:
+        return {"broker": d.broker.is_ready(), "database": await d.db.ping()}
+
+    add_probe_routes(app, readiness)
+    for table in (
+        connection.routes,
+        runs.routes,
+        contracts.routes,
+        mapping.routes,
+        schema.routes,
+        automatic_sync.routes,
+        receiver.routes,
+    ):
+        app.router.add_routes(table)
+
+    async def openapi(_: web.Request) -> web.Response:
+        return web.json_response(openapi_document())
+
+    async def admin_index(_: web.Request) -> web.FileResponse:
+        return web.FileResponse(ADMIN_DIR / "index.html", headers={"Cache-Control": "no-cache"})
+
+    async def admin_redirect(_: web.Request) -> web.Response:
+        raise web.HTTPFound("/admin/")
+
+    app.router.add_get("/api/v1/openapi.json", openapi)
+    app.router.add_get("/admin", admin_redirect)
+    app.router.add_get("/admin/", admin_index)
+    if ADMIN_DIR.exists():
+        app.router.add_static("/admin/static/", ADMIN_DIR)
+    return app

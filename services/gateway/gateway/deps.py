@@ -1,0 +1,49 @@
+"""Everything a gateway handler may need, built once in bootstrap and kept on the app."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from contracts_common.crypto import SecretBox
+from contracts_common.ironclad_access import IroncladAccess
+from contracts_common.messaging import Broker
+from contracts_common.settings import GatewaySettings
+from contracts_common.storage.connections import Connections
+from contracts_common.storage.contracts import Contracts
+from contracts_common.storage.database import Database
+from contracts_common.storage.mappings import Mappings
+from contracts_common.storage.runs import Runs
+
+
+@dataclass
+class GatewayDeps:
+    settings: GatewaySettings
+    db: Database
+    broker: Broker
+    box: SecretBox
+    access: IroncladAccess
+
+    @property
+    def connections(self) -> Connections:
+        return self.access.connections
+
+    @property
+    def runs(self) -> Runs:
+        return Runs(self.db)
+
+    @property
+    def contracts(self) -> Contracts:
+        return Contracts(self.db)
+
+    @property
+    def mappings(self) -> Mappings:
+        return Mappings(self.db)
+
+
+DEPS = web.AppKey("deps", GatewayDeps)
+
+
+def deps(request: web.Request) -> GatewayDeps:
+    return request.app[DEPS]

@@ -1,0 +1,29 @@
+"""The mapper's composition root."""
+
+from __future__ import annotations
+
+from contracts_common.messages import FetchedRecord, RemapTask
+from contracts_common.runtime import Runtime
+from contracts_common.settings import MapperSettings
+from contracts_common.storage.contracts import Contracts
+from contracts_common.storage.mappings import Mappings
+from contracts_common.storage.runs import Runs
+from mapper.current_mapping import MappingCache
+from mapper.handlers import RecordHandlers
+
+
+def build_handlers(runtime: Runtime) -> RecordHandlers:
+    return RecordHandlers(
+        db=runtime.db,
+        broker=runtime.broker,
+        runs=Runs(runtime.db),
+        contracts=Contracts(runtime.db),
+        mappings=MappingCache(Mappings(runtime.db)),
+    )
+
+
+async def setup(runtime: Runtime) -> None:
+    assert isinstance(runtime.settings, MapperSettings)
+    handlers = build_handlers(runtime)
+    await runtime.broker.consume(FetchedRecord, handlers.store_record)
+    await runtime.broker.consume(RemapTask, handlers.remap, prefetch=1)

@@ -1,0 +1,199 @@
+"""Test support: where the broker and database are, and how to run our services and the simulator.
+
+Nothing here fakes our own services: in-process workers run the same `setup` as `python -m importer`,
+and `ServiceProcess` runs the real entry points as child processes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from cryptography.fernet import Fernet
+
+REPO = Path(__file__).resolve().parents[2]
+ADMIN_TOKEN = "test-admin-token-" + "x" * 16
+SECRETS_KEY = Fernet.generate_key().decode()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _reachable(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def _docker_available() -> bool:
+    return shutil.which("docker") is not None and subprocess.run(
+        ["docker", "info"], capture_output=True, check=False
+    ).returncode == 0
+
+
+def amqp_url() -> tuple[str, Any]:
+    """TEST_AMQP_URL, else a local broker, else a testcontainers RabbitMQ where Docker runs."""
+    if url := os.environ.get("TEST_AMQP_URL"):
+        return url, None
+    if _reachable("127.0.0.1", 5672):
+        return "amqp://guest:guest@127.0.0.1:5672/", None
+    if _docker_available():
+        from testcontainers.rabbitmq import RabbitMqContainer
+
+        container = RabbitMqContainer("rabbitmq:3.13-management").start()
+        host, port = container.get_container_host_ip(), container.get_exposed_port(5672)
+        return f"amqp://guest:guest@{host}:{port}/", container
+    raise RuntimeError("no RabbitMQ: set TEST_AMQP_URL or start one (scripts/ensure-services.sh)")
+
+
+def mongodb_url() -> tuple[str, Any]:
+    if url := os.environ.get("TEST_MONGODB_URL"):
+        return url, None
+    if _reachable("127.0.0.1", 27017):
+        return "mongodb://127.0.0.1:27017", None
+    if _docker_available():
+        from testcontainers.mongodb import MongoDbContainer
+
+        container = MongoDbContainer("mongo:7").start()
+        return container.get_connection_url(), container
+    raise RuntimeError("no MongoDB: set TEST_MONGODB_URL or run scripts/ensure-services.sh")
+
+
+@dataclass
+class Stack:
+    """Names one isolated world: its own queue prefix and database on the shared broker and server."""
+
+    amqp_url: str
+    mongodb_url: str
+    prefix: str = field(default_factory=lambda: "t" + uuid.uuid4().hex[:10])
+    simulator_url: str | None = None
+    gateway_port: int = field(default_factory=free_port)
+
+    @property
+    def database(self) -> str:
+        return f"{self.prefix}_db"
+
+    def env(self, **overrides: Any) -> dict[str, str]:
+        values: dict[str, Any] = {
+            "AMQP_URL": self.amqp_url,
+            "MONGODB_URL": self.mongodb_url,
+            "MONGODB_DATABASE": self.database,
+            "QUEUE_PREFIX": self.prefix,
+            "ADMIN_API_TOKEN": ADMIN_TOKEN,
+            "SECRETS_KEY": SECRETS_KEY,
+            "PUBLIC_BASE_URL": f"http://127.0.0.1:{self.gateway_port}",
+            "GATEWAY_PORT": self.gateway_port,
+            "GATEWAY_HOST": "127.0.0.1",
+            "ALLOW_HTTP_WEBHOOK_TARGET": "true",
+            "LOG_LEVEL": "INFO",
+            "BACKOFF_BASE_SECONDS": "0.05",
+            "BACKOFF_MAX_SECONDS": "0.5",
+            "SCHEDULER_ENABLED": "false",
+            "EVENT_COALESCE_SECONDS": "0.2",
+        }
+        if self.simulator_url:
+            values["IRONCLAD_BASE_URL"] = self.simulator_url
+        values.update(overrides)
+        return {k: str(v) for k, v in values.items()}
+
+    def apply_env(self, monkeypatch: Any, **overrides: Any) -> None:
+        for key, value in self.env(**overrides).items():
+            monkeypatch.setenv(key, value)
+
+
+@asynccontextmanager
+async def serve(app: web.Application, port: int | None = None) -> AsyncIterator[str]:
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    port = port or free_port()
+    site = web.TCPSite(runner, "127.0.0.1", port)
+    await site.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        await runner.cleanup()
+
+
+class ServiceProcess:
+    """One of our services as a real child process (`python -m <name>`)."""
+
+    def __init__(self, name: str, env: dict[str, str], log_dir: Path) -> None:
+        self.name = name
+        self.env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
+        self.log_path = log_dir / f"{name}-{uuid.uuid4().hex[:6]}.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> ServiceProcess:
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", self.name], env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO
+        )
+        return self
+
+    def kill(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def terminate(self, timeout: float = 30) -> int | None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                return self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        return self.proc.returncode if self.proc else None
+
+    def logs(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+async def wait_for(
+    predicate: Callable[[], Awaitable[Any]], *, timeout: float = 30.0, interval: float = 0.1, what: str = "condition"
+) -> Any:
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = await predicate()
+        if last:
+            return last
+        await asyncio.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last value: {last!r}")
+
+
+async def drop_stack(stack: Stack) -> None:
+    """Delete the stack's queues, exchanges and database."""
+    import aio_pika
+    from pymongo import AsyncMongoClient
+
+    from contracts_common.messaging import Topology
+
+    with contextlib.suppress(Exception):
+        connection = await aio_pika.connect(stack.amqp_url)
+        async with connection:
+            channel = await connection.channel()
+            await Topology(stack.prefix, 5).delete(channel)
+    with contextlib.suppress(Exception):
+        client: AsyncMongoClient[Any] = AsyncMongoClient(stack.mongodb_url)
+        await client.drop_database(stack.database)
+        await client.close()
