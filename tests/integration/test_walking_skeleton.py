@@ -8,7 +8,9 @@ from typing import Any
 from tests.support.api import AdminApi
 
 
-async def test_connect_import_and_read_back(api: AdminApi, workers: None, sim: Any, company: dict[str, Any]) -> None:
+async def test_connect_import_and_read_back(
+    api: AdminApi, workers: None, sim: Any, company: dict[str, Any]
+) -> None:
     await sim.seed(company["company_id"], count=30, seed=7, document_ratio=0.5)
     answer = await api.connect("acme", company["apps"][0], "admin@acme.example")
     assert answer.status == 200, answer.body
@@ -18,7 +20,8 @@ async def test_connect_import_and_read_back(api: AdminApi, workers: None, sim: A
     run_id = await api.start_import("acme", max_contracts=20)
     run = await api.wait_run("acme", run_id)
     assert run["status"] == "succeeded", run
-    assert run["fetched"] == 20 and run["created"] == 20
+    assert run["fetched"] == 20
+    assert run["created"] == 20
 
     contracts = await api.all_contracts("acme")
     assert len(contracts) == 20
@@ -30,9 +33,12 @@ async def test_connect_import_and_read_back(api: AdminApi, workers: None, sim: A
     assert with_document, "the seed gives half the records a document"
     contract = with_document[0]
     one = await api.call("GET", f"/api/v1/tenants/acme/contracts/{contract['ironclad']['id']}")
-    assert one.status == 200 and one.body["contract_id"] == contract["contract_id"]
+    assert one.status == 200
+    assert one.body["contract_id"] == contract["contract_id"]
     attachment = contract["attachments"][0]
-    raw = await api.call("GET", f"/api/v1/tenants/acme/contracts/{contract['contract_id']}/attachments/{attachment['key']}")
+    raw = await api.call(
+        "GET", f"/api/v1/tenants/acme/contracts/{contract['contract_id']}/attachments/{attachment['key']}"
+    )
     assert raw.status == 200
     assert hashlib.sha256(raw.body).hexdigest() == attachment["sha256"]
     assert len(raw.body) == attachment["size"]

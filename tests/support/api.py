@@ -35,7 +35,12 @@ class AdminApi:
         return await self.call(
             "PUT",
             f"/api/v1/tenants/{tenant}/ironclad/connection",
-            {"client_id": app["client_id"], "client_secret": app["client_secret"], "user_email": email, "region": region},
+            {
+                "client_id": app["client_id"],
+                "client_secret": app["client_secret"],
+                "user_email": email,
+                "region": region,
+            },
         )
 
     async def start_import(self, tenant: str, max_contracts: int | None = None) -> str:

@@ -45,9 +45,10 @@ def _reachable(host: str, port: int) -> bool:
 
 
 def _docker_available() -> bool:
-    return shutil.which("docker") is not None and subprocess.run(
-        ["docker", "info"], capture_output=True, check=False
-    ).returncode == 0
+    return (
+        shutil.which("docker") is not None
+        and subprocess.run(["docker", "info"], capture_output=True, check=False).returncode == 0
+    )
 
 
 def amqp_url() -> tuple[str, Any]:
@@ -169,7 +170,11 @@ class ServiceProcess:
 
 
 async def wait_for(
-    predicate: Callable[[], Awaitable[Any]], *, timeout: float = 30.0, interval: float = 0.1, what: str = "condition"
+    predicate: Callable[[], Awaitable[Any]],
+    *,
+    timeout: float = 30.0,
+    interval: float = 0.1,
+    what: str = "condition",
 ) -> Any:
     deadline = time.monotonic() + timeout
     last: Any = None
@@ -184,9 +189,8 @@ async def wait_for(
 async def drop_stack(stack: Stack) -> None:
     """Delete the stack's queues, exchanges and database."""
     import aio_pika
-    from pymongo import AsyncMongoClient
-
     from contracts_common.messaging import Topology
+    from pymongo import AsyncMongoClient
 
     with contextlib.suppress(Exception):
         connection = await aio_pika.connect(stack.amqp_url)

@@ -19,8 +19,12 @@ RECONCILE_LEASE = timedelta(hours=6)
 async def start_import(db: Database, broker: Broker, tenant: str, max_contracts: int | None) -> Document:
     runs = Runs(db)
     run = await runs.create(tenant, RunKind.IMPORT, max_contracts=max_contracts)
-    await _publish_or_fail(runs, broker, run, StartRun(tenant=tenant, run_id=run["_id"], kind=RunKind.IMPORT,
-                                                     max_contracts=max_contracts))
+    await _publish_or_fail(
+        runs,
+        broker,
+        run,
+        StartRun(tenant=tenant, run_id=run["_id"], kind=RunKind.IMPORT, max_contracts=max_contracts),
+    )
     return run
 
 
@@ -56,15 +60,21 @@ async def start_reconcile(db: Database, broker: Broker, tenant: str) -> tuple[Do
         if holder is None:
             raise RuntimeError("reconciliation lease lost to a run that does not exist")
         return holder, False
-    await _publish_or_fail(runs, broker, run, StartRun(tenant=tenant, run_id=run["_id"], kind=RunKind.RECONCILE))
+    await _publish_or_fail(
+        runs, broker, run, StartRun(tenant=tenant, run_id=run["_id"], kind=RunKind.RECONCILE)
+    )
     return run, True
 
 
-async def start_remap(db: Database, broker: Broker, tenant: str, mapping_version: int, batch_size: int = 200) -> Document:
+async def start_remap(
+    db: Database, broker: Broker, tenant: str, mapping_version: int, batch_size: int = 200
+) -> Document:
     runs = Runs(db)
     run = await runs.create(tenant, RunKind.REMAP)
     await _publish_or_fail(
-        runs, broker, run,
+        runs,
+        broker,
+        run,
         RemapTask(tenant=tenant, run_id=run["_id"], mapping_version=mapping_version, batch_size=batch_size),
     )
     return run

@@ -30,7 +30,9 @@ def add_probe_routes(app: web.Application, readiness: ReadinessCheck) -> None:
     app.router.add_get("/metrics", metrics)
 
 
-async def start_probe_server(port: int, readiness: ReadinessCheck, host: str = "0.0.0.0") -> web.AppRunner | None:
+async def start_probe_server(
+    port: int, readiness: ReadinessCheck, host: str = "0.0.0.0"
+) -> web.AppRunner | None:
     if port == 0:
         return None
     app = web.Application()

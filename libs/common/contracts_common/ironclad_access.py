@@ -7,12 +7,13 @@ cache entry and limiter keys, so nothing crosses tenants.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import aiohttp
 
 from contracts_common.ironclad import (
+    ALL_SCOPES,
     DEFAULT_LIMITS,
     Bucket,
     IroncladClient,
@@ -31,7 +32,7 @@ from contracts_common.metrics import (
     IRONCLAD_RATE_LIMITED,
     IRONCLAD_REQUESTS,
 )
-from contracts_common.settings import IroncladAccessSettings, ImporterSettings
+from contracts_common.settings import ImporterSettings, IroncladAccessSettings
 from contracts_common.storage.connections import Connections, ConnectionStatus
 from contracts_common.storage.database import Database, Document
 
@@ -83,7 +84,12 @@ class IroncladAccess:
     on_request: Callable[[RequestEvent], None] | None = record_request_metrics
 
     def client_for(
-        self, tenant: str, credentials: IroncladCredentials, *, token_cache: TokenCache | None = None
+        self,
+        tenant: str,
+        credentials: IroncladCredentials,
+        *,
+        token_cache: TokenCache | None = None,
+        scopes: Sequence[str] | None = None,
     ) -> IroncladClient:
         return IroncladClient(
             self.session,
@@ -91,6 +97,8 @@ class IroncladAccess:
             tenant=tenant,
             base_url_override=self.settings.ironclad_base_url,
             token_cache=token_cache or self.token_cache,
+            # Ask only for what the app was granted at connect: asking for more is `invalid_scope`.
+            scopes=tuple(scopes) if scopes else ALL_SCOPES,
             rate_limiter=self.rate_limiter,
             retry=self.retry,
             concurrency=self.concurrency,
@@ -103,4 +111,5 @@ class IroncladAccess:
         status = doc.get("status") if doc else ConnectionStatus.DISCONNECTED.value
         if doc is None or status != ConnectionStatus.CONNECTED.value:
             raise NotConnected(tenant, str(status))
-        return self.client_for(tenant, self.connections.credentials(doc)), doc
+        client = self.client_for(tenant, self.connections.credentials(doc), scopes=doc.get("granted_scopes"))
+        return client, doc

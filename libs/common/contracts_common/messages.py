@@ -27,7 +27,7 @@ class Message(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     # The queue a message of this type goes to, as a suffix after the prefix (see Topology).
     queue: ClassVar[str]
-    schema_version: Literal[1] = SCHEMA_VERSION
+    schema_version: Literal[1] = 1
     tenant: str
 
 

@@ -10,7 +10,9 @@ from prometheus_client import Counter, Gauge, Histogram
 MESSAGES_HANDLED = Counter(
     "contracts_messages_handled_total", "Messages consumed, by queue and outcome", ["queue", "outcome"]
 )
-PUBLISH_FAILURES = Counter("contracts_publish_failures_total", "Publishes the broker did not confirm", ["queue"])
+PUBLISH_FAILURES = Counter(
+    "contracts_publish_failures_total", "Publishes the broker did not confirm", ["queue"]
+)
 QUEUE_LAG_SECONDS = Histogram(
     "contracts_queue_lag_seconds",
     "Time from publish to the start of handling",
@@ -44,8 +46,8 @@ IRONCLAD_BACKOFF_SECONDS = Counter(
 IRONCLAD_PACING_SECONDS = Counter(
     "contracts_ironclad_pacing_seconds_total", "Seconds waited for the shared rate limiter"
 )
-IRONCLAD_LATENCY = Histogram(
-    "contracts_ironclad_request_seconds", "Ironclad request duration", ["endpoint"]
+IRONCLAD_LATENCY = Histogram("contracts_ironclad_request_seconds", "Ironclad request duration", ["endpoint"])
+RUNS_FINISHED = Counter(
+    "contracts_runs_finished_total", "Sync runs by kind and final status", ["kind", "status"]
 )
-RUNS_FINISHED = Counter("contracts_runs_finished_total", "Sync runs by kind and final status", ["kind", "status"])
 READY = Gauge("contracts_ready", "1 when the broker and the database are reachable")

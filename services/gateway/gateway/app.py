@@ -7,15 +7,14 @@ from pathlib import Path
 
 import structlog
 from aiohttp import web
-
 from contracts_common.health import add_probe_routes
-from gateway.api import connection, contracts, mapping, runs, schema
+
+from gateway.api import automatic_sync, connection, contracts, mapping, runs, schema
 from gateway.auth import admin_auth_middleware
 from gateway.deps import DEPS, GatewayDeps
 from gateway.errors import Handler, error_middleware
 from gateway.openapi import openapi_document
 from gateway.webhooks import receiver
-from gateway.api import automatic_sync
 
 ADMIN_DIR = Path(__file__).parent / "admin" / "static"
 
@@ -35,7 +34,11 @@ async def context_middleware(request: web.Request, handler: Handler) -> web.Stre
 
 def create_app(d: GatewayDeps) -> web.Application:
     app = web.Application(
-        middlewares=[context_middleware, error_middleware, admin_auth_middleware(d.settings.admin_api_token.get_secret_value())],
+        middlewares=[
+            context_middleware,
+            error_middleware,
+            admin_auth_middleware(d.settings.admin_api_token.get_secret_value()),
+        ],
         client_max_size=d.settings.api_max_body_bytes,
     )
     app[DEPS] = d

@@ -22,7 +22,9 @@ def admin_auth_middleware(token: str) -> web.middleware:  # type: ignore[valid-t
             scheme, _, presented = header.partition(" ")
             if scheme.lower() != "bearer" or not hmac.compare_digest(presented.strip().encode(), expected):
                 return error_response(
-                    401, "UNAUTHORIZED", "A valid admin token is required: send Authorization: Bearer <token>."
+                    401,
+                    "UNAUTHORIZED",
+                    "A valid admin token is required: send Authorization: Bearer <token>.",
                 )
             tenant = request.match_info.get("tenant")
             if tenant is not None and not TENANT_PATTERN.fullmatch(tenant):

@@ -6,4 +6,8 @@ from typing import Any
 
 
 def openapi_document() -> dict[str, Any]:
-    return {"openapi": "3.1.0", "info": {"title": "Contracts AI Ironclad gateway", "version": "1"}, "paths": {}}
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Contracts AI Ironclad gateway", "version": "1"},
+        "paths": {},
+    }

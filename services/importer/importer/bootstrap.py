@@ -5,17 +5,17 @@ from __future__ import annotations
 import asyncio
 
 import aiohttp
-
+from contracts_common.crypto import SecretBox
 from contracts_common.ironclad import RetryPolicy, TokenCache
 from contracts_common.ironclad_access import IroncladAccess, build_rate_limiter
 from contracts_common.messages import PageTask, StartRun
 from contracts_common.runtime import Runtime
 from contracts_common.settings import ImporterSettings
-from contracts_common.crypto import SecretBox
 from contracts_common.storage.connections import Connections
 from contracts_common.storage.contracts import Contracts
 from contracts_common.storage.leases import Leases
 from contracts_common.storage.runs import Runs
+
 from importer.documents import DocumentStore
 from importer.failures import RunFailurePolicy
 from importer.listing import ListingHandlers

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import structlog
-
 from contracts_common.ironclad import IroncladClient, IroncladError
 from contracts_common.messages import DocumentFailure, StoredDocument
 from contracts_common.metrics import DOCUMENTS
@@ -125,4 +124,3 @@ class DocumentStore:
             ),
             fresh,
         )
-

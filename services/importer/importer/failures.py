@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import structlog
-
 from contracts_common.ironclad import (
     IroncladAuthError,
     IroncladError,
@@ -32,7 +31,13 @@ class RunFailurePolicy:
         self._delivery_limit = settings.delivery_limit
 
     async def handle(
-        self, exc: Exception, *, tenant: str, run_id: str | None, delivery: Delivery, generation: int | None = None
+        self,
+        exc: Exception,
+        *,
+        tenant: str,
+        run_id: str | None,
+        delivery: Delivery,
+        generation: int | None = None,
     ) -> None:
         """Settle the run for `exc`, or re-raise it so the message is delivered again."""
         if isinstance(exc, OAuthInvalidClient | IroncladAuthError):

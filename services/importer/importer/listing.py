@@ -12,7 +12,6 @@ import math
 from typing import Any
 
 import structlog
-
 from contracts_common.ironclad import IroncladClient
 from contracts_common.ironclad_access import IroncladAccess
 from contracts_common.messages import FetchedRecord, PageTask, RunKind, StartRun
@@ -21,6 +20,7 @@ from contracts_common.metrics import RECORDS
 from contracts_common.storage.contracts import Contracts, parse_timestamp
 from contracts_common.storage.database import Document
 from contracts_common.storage.runs import Outcome, Runs
+
 from importer.documents import DocumentStore
 from importer.failures import FAILURES, RunFailurePolicy
 
@@ -55,10 +55,12 @@ class ListingHandlers:
             log.info("run_not_active_skipped")
             return
         try:
-            client, connection = await self._access.client(message.tenant)
+            client, _ = await self._access.client(message.tenant)
             if run["pages_total"] is None:
                 first = await client.list_records(page=0, page_size=self._page_size)
-                total = first.count if message.max_contracts is None else min(first.count, message.max_contracts)
+                total = (
+                    first.count if message.max_contracts is None else min(first.count, message.max_contracts)
+                )
                 pages_total = math.ceil(total / self._page_size)
                 await self._runs.plan(
                     message.tenant,
@@ -93,7 +95,7 @@ class ListingHandlers:
         if await self._runs.page_done(task.tenant, task.run_id, task.page):
             return
         try:
-            client, connection = await self._access.client(task.tenant)
+            client, _ = await self._access.client(task.tenant)
             listed = await client.list_records(page=task.page, page_size=task.page_size)
             records = listed.records[: task.take]
             RECORDS.labels(outcome="fetched").inc(len(records))
@@ -120,7 +122,10 @@ class ListingHandlers:
                 await self._maybe_finish_reconcile(task.tenant, task.run_id)
         except FAILURES as exc:
             await self._failures.handle(
-                exc, tenant=task.tenant, run_id=task.run_id, delivery=delivery,
+                exc,
+                tenant=task.tenant,
+                run_id=task.run_id,
+                delivery=delivery,
                 generation=None,
             )
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 
 import structlog
-
 from contracts_common.commands import start_reconcile
 from contracts_common.messaging import Broker
 from contracts_common.settings import ImporterSettings
@@ -30,7 +29,13 @@ def reconcile_interval(connection: Document, settings: ImporterSettings) -> floa
 
 class Scheduler:
     def __init__(
-        self, *, db: Database, broker: Broker, connections: Connections, leases: Leases, settings: ImporterSettings
+        self,
+        *,
+        db: Database,
+        broker: Broker,
+        connections: Connections,
+        leases: Leases,
+        settings: ImporterSettings,
     ) -> None:
         self._db = db
         self._broker = broker

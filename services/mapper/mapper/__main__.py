@@ -3,6 +3,7 @@ import asyncio
 from contracts_common.logging import configure_logging
 from contracts_common.runtime import run_worker
 from contracts_common.settings import MapperSettings
+
 from mapper.bootstrap import setup
 
 

@@ -10,7 +10,12 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from contracts_common.mapping import DEFAULT_RULES_WITHOUT_METADATA, CompiledMapping, MappingRule, compile_mapping
+from contracts_common.mapping import (
+    DEFAULT_RULES_WITHOUT_METADATA,
+    CompiledMapping,
+    MappingRule,
+    compile_mapping,
+)
 from contracts_common.storage.mappings import Mappings
 
 
@@ -32,7 +37,9 @@ class MappingCache:
         self._mappings = mappings
         self._ttl = ttl_seconds
         self._cache: dict[str, tuple[float, CurrentMapping]] = {}
-        self._default = CurrentMapping(DEFAULT_MAPPING_VERSION, compile_mapping(list(DEFAULT_RULES_WITHOUT_METADATA)))
+        self._default = CurrentMapping(
+            DEFAULT_MAPPING_VERSION, compile_mapping(list(DEFAULT_RULES_WITHOUT_METADATA))
+        )
 
     async def get(self, tenant: str, *, at_least: int | None = None) -> CurrentMapping:
         cached = self._cache.get(tenant)
@@ -40,6 +47,8 @@ class MappingCache:
         if cached and now - cached[0] < self._ttl and (at_least is None or cached[1].version >= at_least):
             return cached[1]
         doc = await self._mappings.current(tenant)
-        current = self._default if doc is None else CurrentMapping(doc["version"], compile_rules(doc["rules"]))
+        current = (
+            self._default if doc is None else CurrentMapping(doc["version"], compile_rules(doc["rules"]))
+        )
         self._cache[tenant] = (now, current)
         return current

@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import structlog
-
 from contracts_common.messages import FetchedRecord, RemapTask
 from contracts_common.messaging import Broker, Delivery
 from contracts_common.metrics import MAPPING_ERRORS, RECORDS
 from contracts_common.storage.contracts import Contracts
 from contracts_common.storage.database import Database
 from contracts_common.storage.runs import Outcome, Runs, RunStatus
+
 from mapper.current_mapping import MappingCache
 
 log = structlog.get_logger(__name__)
@@ -24,7 +24,9 @@ def error_dict(error: Any) -> dict[str, Any]:
 
 
 class RecordHandlers:
-    def __init__(self, *, db: Database, broker: Broker, runs: Runs, contracts: Contracts, mappings: MappingCache) -> None:
+    def __init__(
+        self, *, db: Database, broker: Broker, runs: Runs, contracts: Contracts, mappings: MappingCache
+    ) -> None:
         self._db = db
         self._broker = broker
         self._runs = runs
@@ -53,7 +55,13 @@ class RecordHandlers:
         if message.run_id is not None:
             slot = str(delivery.headers.get("slot") or record["id"])
             run_errors = (
-                [{"record_id": record["id"], "ironcladId": record.get("ironcladId"), "field_errors": errors[:5]}]
+                [
+                    {
+                        "record_id": record["id"],
+                        "ironcladId": record.get("ironcladId"),
+                        "field_errors": errors[:5],
+                    }
+                ]
                 if errors
                 else []
             )
@@ -79,7 +87,9 @@ class RecordHandlers:
             return
         if run["pages_total"] is None:
             total = await self._db.contracts.count_documents({"tenant": task.tenant})
-            await self._runs.plan(task.tenant, task.run_id, total=total, pages_total=0, listing_complete=False)
+            await self._runs.plan(
+                task.tenant, task.run_id, total=total, pages_total=0, listing_complete=False
+            )
         query: dict[str, Any] = {"tenant": task.tenant}
         if task.after_record_id:
             query["ironclad.id"] = {"$gt": task.after_record_id}
@@ -101,7 +111,13 @@ class RecordHandlers:
             mapping_errors += len(errors)
             await self._db.contracts.update_one(
                 {"_id": doc["_id"], "mapping_version": {"$ne": mapping.version}},
-                {"$set": {"fields": result.fields, "field_errors": errors, "mapping_version": mapping.version}},
+                {
+                    "$set": {
+                        "fields": result.fields,
+                        "field_errors": errors,
+                        "mapping_version": mapping.version,
+                    }
+                },
             )
             items.append((f"remap:{rid}", Outcome.UPDATED, rid))
         if len(batch) == task.batch_size:
@@ -109,7 +125,10 @@ class RecordHandlers:
                 task.model_copy(update={"after_record_id": batch[-1]["ironclad"]["id"]})
             )
         await self._runs.count_slots(
-            task.tenant, task.run_id, items, extra={"mapping_errors": mapping_errors} if mapping_errors else None
+            task.tenant,
+            task.run_id,
+            items,
+            extra={"mapping_errors": mapping_errors} if mapping_errors else None,
         )
         if len(batch) < task.batch_size:
             await self._runs.mark_listing_complete(task.tenant, task.run_id)

@@ -7,8 +7,6 @@ import time
 from typing import Any
 
 import pytest
-from conftest import record
-
 from contracts_common.mapping import (
     DEFAULT_RULES_WITHOUT_METADATA,
     InvalidMappingError,
@@ -23,6 +21,21 @@ from contracts_common.mapping import (
 )
 
 
+def record(**props: tuple[str, Any]) -> dict[str, Any]:
+    """A record shaped like Ironclad's ``RecordModel``, properties given as ``id=(type, value)``."""
+    return {
+        "id": "22e2ff72-56a1-4711-a4ca-41328d311e9f",
+        "ironcladId": "IC-1",
+        "type": "consultingAgreement",
+        "name": "Consulting Agreement with Jane Doe",
+        "lastUpdated": "2018-05-08T17:28:10Z",
+        "properties": {k: {"type": t, "value": v} for k, (t, v) in props.items()},
+        "attachments": {},
+        "links": [],
+        "contractStatus": {"status": "active"},
+    }
+
+
 def rules(*specs: dict[str, Any]) -> list[MappingRule]:
     return [MappingRule.model_validate(s) for s in specs]
 
@@ -35,12 +48,20 @@ def test_every_ironclad_type_direct() -> None:
         expirationDate=("date", "2024-12-31T00:00:00Z"),
         term=("duration", "P10Y3M2W1D"),
         owner=("email", "Jane.Doe@Example.com"),
-        address=("address", {"lines": ["1 Main St"], "locality": "Springfield", "region": "IL", "postcode": "62701",
-                             "country": "US"}),
+        address=(
+            "address",
+            {
+                "lines": ["1 Main St"],
+                "locality": "Springfield",
+                "region": "IL",
+                "postcode": "62701",
+                "country": "US",
+            },
+        ),
         tags=("array", ["a", "b"]),
         autoRenew=("boolean", True),
         renewals=("number", 3),
-    )  # fmt: skip
+    )
     mapping = rules(
         {"source": "name", "target": "title"},
         {"source": "type", "target": "contract_type"},
@@ -70,12 +91,18 @@ def test_every_ironclad_type_direct() -> None:
         "expiration_date": "2024-12-31",
         "term": "P10Y3M2W1D",
         "owner_email": "jane.doe@example.com",
-        "counterparty_address": {"lines": ["1 Main St"], "locality": "Springfield", "region": "IL",
-                                 "postcode": "62701", "country": "US", "raw": None},
+        "counterparty_address": {
+            "lines": ["1 Main St"],
+            "locality": "Springfield",
+            "region": "IL",
+            "postcode": "62701",
+            "country": "US",
+            "raw": None,
+        },
         "tags": ["a", "b"],
         "auto_renew": True,
         "department": "3",
-    }  # fmt: skip
+    }
     json.dumps(result.fields)  # JSON-safe
 
 
@@ -93,16 +120,27 @@ def test_transforms_on_text_properties() -> None:
     )
     mapping = rules(
         {"source": "properties.value", "target": "contract_value", "transform": "money"},
-        {"source": "properties.signed", "target": "agreement_date", "transform": {"kind": "date", "format": "%d/%m/%Y"}},
+        {
+            "source": "properties.signed",
+            "target": "agreement_date",
+            "transform": {"kind": "date", "format": "%d/%m/%Y"},
+        },
         {"source": "properties.auto", "target": "auto_renew", "transform": "boolean"},
         {"source": "properties.owner", "target": "owner_email", "transform": "email"},
         {"source": "properties.term", "target": "term", "transform": {"kind": "duration", "unit": "months"}},
-        {"source": "properties.side", "target": "business_relationship",
-         "transform": {"kind": "enum_map", "values": {"Vendor": "supplier"}}},
+        {
+            "source": "properties.side",
+            "target": "business_relationship",
+            "transform": {"kind": "enum_map", "values": {"Vendor": "supplier"}},
+        },
         {"source": "properties.labels", "target": "tags", "transform": {"kind": "split", "separator": ";"}},
-        {"source": "properties.law", "target": "governing_law", "transform": ["trim", {"kind": "case", "mode": "title"}]},
+        {
+            "source": "properties.law",
+            "target": "governing_law",
+            "transform": ["trim", {"kind": "case", "mode": "title"}],
+        },
         {"source": "properties.count", "target": "notes", "transform": "number"},
-    )  # fmt: skip
+    )
     result = apply_mapping(rec, mapping)
     assert result.errors == []
     assert result.fields == {
@@ -122,7 +160,11 @@ def test_absent_and_empty_use_default_or_leave_field_absent() -> None:
     rec = record(blank=("string", "   "), empty=("array", []))
     mapping = rules(
         {"source": "properties.missing", "target": "agreement_date", "default": "2020-01-01T00:00:00Z"},
-        {"source": "properties.missing", "target": "contract_value", "default": {"amount": 0, "currency": "usd"}},
+        {
+            "source": "properties.missing",
+            "target": "contract_value",
+            "default": {"amount": 0, "currency": "usd"},
+        },
         {"source": "properties.blank", "target": "counterparty_name", "default": "Unknown"},
         {"source": "properties.empty", "target": "tags", "default": ["none"]},
         {"source": "properties.missing", "target": "governing_law"},
@@ -156,11 +198,15 @@ def test_enum_map_fallbacks() -> None:
     error = apply_mapping(rec, rules({**base, "transform": {"kind": "enum_map", "values": values}}))
     assert error.fields == {}
     assert error.errors[0].sample == "Partner"
-    keep = apply_mapping(rec, rules({**base, "transform": {"kind": "enum_map", "values": values, "fallback": "keep"}}))
+    keep = apply_mapping(
+        rec, rules({**base, "transform": {"kind": "enum_map", "values": values, "fallback": "keep"}})
+    )
     assert keep.fields == {"business_relationship": "Partner"}
     default = {**base, "transform": {"kind": "enum_map", "values": values, "fallback": "default"}}
     assert apply_mapping(rec, rules(default)).fields == {}
-    assert apply_mapping(rec, rules({**default, "default": "other"})).fields == {"business_relationship": "other"}
+    assert apply_mapping(rec, rules({**default, "default": "other"})).fields == {
+        "business_relationship": "other"
+    }
 
 
 def test_enum_target_options() -> None:
@@ -198,7 +244,11 @@ def test_failing_field_is_reported_and_others_go_on() -> None:
     assert list(errors) == ["agreement_date", "contract_value", "owner_email", "term", "auto_renew", "notes"]
     e = errors["agreement_date"]
     assert (e.source, e.source_type, e.target_type, e.sample) == (
-        "properties.agreementDate", "date", "date", "not a date")  # fmt: skip
+        "properties.agreementDate",
+        "date",
+        "date",
+        "not a date",
+    )
     assert "not a date" in e.message
     assert errors["contract_value"].sample == '{"amount": "lots", "currency": "USD"}'
     assert errors["contract_value"].source_type == "monetary_amount"
@@ -209,14 +259,21 @@ def test_failing_field_is_reported_and_others_go_on() -> None:
 
 
 def test_sample_is_truncated() -> None:
-    result = apply_mapping(record(d=("date", "x" * 1000)), rules({"source": "properties.d", "target": "agreement_date"}))
+    result = apply_mapping(
+        record(d=("date", "x" * 1000)), rules({"source": "properties.d", "target": "agreement_date"})
+    )
     assert result.errors[0].sample is not None
     assert len(result.errors[0].sample) <= 100
 
 
 def test_malformed_wrappers_and_unexpected_shapes() -> None:
     rec = record()
-    rec["properties"] = {"a": "2018-05-08", "b": {"type": "date"}, "c": None, "d": {"type": "number", "value": [1]}}
+    rec["properties"] = {
+        "a": "2018-05-08",
+        "b": {"type": "date"},
+        "c": None,
+        "d": {"type": "number", "value": [1]},
+    }
     mapping = rules(
         {"source": "properties.a", "target": "agreement_date"},
         {"source": "properties.b", "target": "effective_date"},
@@ -229,7 +286,9 @@ def test_malformed_wrappers_and_unexpected_shapes() -> None:
 
 
 def test_a_bug_in_one_field_does_not_stop_the_others() -> None:
-    mapping = compile_mapping(rules({"source": "name", "target": "title"}, {"source": "id", "target": "notes"}))
+    mapping = compile_mapping(
+        rules({"source": "name", "target": "title"}, {"source": "id", "target": "notes"})
+    )
     broken = mapping._rules[0]
 
     def boom(_: Any) -> Any:
@@ -254,8 +313,9 @@ def test_compile_rejects_invalid_mapping_unless_lenient() -> None:
 
 def test_custom_target_fields() -> None:
     targets = target_fields([TargetField(name="po_number", type=TargetType.STRING)])
-    result = apply_mapping(record(po=("string", "PO-1")), rules({"source": "properties.po", "target": "po_number"}),
-                           targets)  # fmt: skip
+    result = apply_mapping(
+        record(po=("string", "PO-1")), rules({"source": "properties.po", "target": "po_number"}), targets
+    )
     assert result.fields == {"po_number": "PO-1"}
 
 
@@ -290,7 +350,9 @@ def test_default_rules_without_metadata_fill_obvious_fields() -> None:
 
 
 def test_preview() -> None:
-    mapping = rules({"source": "name", "target": "title"}, {"source": "properties.d", "target": "agreement_date"})
+    mapping = rules(
+        {"source": "name", "target": "title"}, {"source": "properties.d", "target": "agreement_date"}
+    )
     items = preview_mapping([record(d=("date", "bad")), record(d=("date", "2018-05-08"))], mapping)
     assert [i.record_id for i in items] == ["22e2ff72-56a1-4711-a4ca-41328d311e9f"] * 2
     assert items[0].errors[0].target == "agreement_date"
@@ -298,10 +360,16 @@ def test_preview() -> None:
 
 
 def test_apply_is_deterministic_and_does_not_mutate(metadata: dict[str, Any]) -> None:
-    rec = record(contractValue=("monetary_amount", {"amount": 1.1, "currency": "usd"}), tags=("array", [" a "]))
+    rec = record(
+        contractValue=("monetary_amount", {"amount": 1.1, "currency": "usd"}), tags=("array", [" a "])
+    )
     before = json.dumps(rec, sort_keys=True)
-    mapping = compile_mapping(rules({"source": "properties.contractValue", "target": "contract_value"},
-                                    {"source": "properties.tags", "target": "tags", "transform": "trim"}))  # fmt: skip
+    mapping = compile_mapping(
+        rules(
+            {"source": "properties.contractValue", "target": "contract_value"},
+            {"source": "properties.tags", "target": "tags", "transform": "trim"},
+        )
+    )
     first = mapping.apply(rec)
     assert mapping.apply(rec) == first
     assert json.dumps(rec, sort_keys=True) == before

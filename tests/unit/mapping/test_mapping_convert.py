@@ -5,8 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from pydantic import TypeAdapter, ValidationError
-
 from contracts_common.mapping import ConversionError, Transform
 from contracts_common.mapping.convert import (
     coerce_address,
@@ -21,6 +19,7 @@ from contracts_common.mapping.convert import (
     coerce_string_list,
     sample_of,
 )
+from pydantic import TypeAdapter, ValidationError
 
 ADAPTER: TypeAdapter[Any] = TypeAdapter(Transform)
 
@@ -51,7 +50,19 @@ def test_date(value: str, expected: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "value", ["2023-02-29", "08/05/2018", "tomorrow", "", "2018-13-01", 20180508, True, None, {"a": 1}, ["2018-05-08"]]
+    "value",
+    [
+        "2023-02-29",
+        "08/05/2018",
+        "tomorrow",
+        "",
+        "2018-13-01",
+        20180508,
+        True,
+        None,
+        {"a": 1},
+        ["2018-05-08"],
+    ],
 )
 def test_date_rejects(value: Any) -> None:
     with pytest.raises(ConversionError):
@@ -112,7 +123,8 @@ def test_number(value: Any, expected: Any) -> None:
 
 
 @pytest.mark.parametrize(
-    "value", ["12abc", "1,2,3", "", "1.2.3", "12,34", True, None, [1], {"amount": 1}, float("nan"), "inf", "1e999"]
+    "value",
+    ["12abc", "1,2,3", "", "1.2.3", "12,34", True, None, [1], {"amount": 1}, float("nan"), "inf", "1e999"],
 )
 def test_number_rejects(value: Any) -> None:
     with pytest.raises(ConversionError):
@@ -146,8 +158,16 @@ def test_number_comma_decimal() -> None:
         ("€1.5", None, {"amount": "1.5", "currency": "EUR"}),
         ("-$5", None, {"amount": "-5", "currency": "USD"}),
         ("1200", "USD", {"amount": "1200", "currency": "USD"}),
-        ({"amount": 12345678901234567.89, "currency": "USD"}, None, {"amount": "12345678901234568", "currency": "USD"}),
-        ({"amount": "12345678901234567.89", "currency": "USD"}, None, {"amount": "12345678901234567.89", "currency": "USD"}),
+        (
+            {"amount": 12345678901234567.89, "currency": "USD"},
+            None,
+            {"amount": "12345678901234568", "currency": "USD"},
+        ),
+        (
+            {"amount": "12345678901234567.89", "currency": "USD"},
+            None,
+            {"amount": "12345678901234567.89", "currency": "USD"},
+        ),
     ],
 )
 def test_money(value: Any, currency: str | None, expected: dict[str, str]) -> None:
@@ -215,9 +235,22 @@ def test_duration(value: Any, unit: str | None, expected: str) -> None:
 
 @pytest.mark.parametrize(
     ("value", "unit"),
-    [("P", None), ("PT", None), ("P1DT", None), ("1M", None), ("P1.5Y2M", None), ("P-1D", None), ("forever", None),
-     (12, None), (-3, "days"), (True, "days"), ("", None), ("12 fortnights", None), ({"P": 1}, None)],
-)  # fmt: skip
+    [
+        ("P", None),
+        ("PT", None),
+        ("P1DT", None),
+        ("1M", None),
+        ("P1.5Y2M", None),
+        ("P-1D", None),
+        ("forever", None),
+        (12, None),
+        (-3, "days"),
+        (True, "days"),
+        ("", None),
+        ("12 fortnights", None),
+        ({"P": 1}, None),
+    ],
+)
 def test_duration_rejects(value: Any, unit: str | None) -> None:
     with pytest.raises(ConversionError):
         coerce_duration(value, unit)
@@ -228,9 +261,22 @@ def test_duration_rejects(value: Any, unit: str | None) -> None:
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [(True, True), (False, False), ("yes", True), ("No", False), ("TRUE", True), ("false", False), ("1", True),
-     ("0", False), ("Y", True), ("n", False), (" yes ", True), (1, True), (0, False)],
-)  # fmt: skip
+    [
+        (True, True),
+        (False, False),
+        ("yes", True),
+        ("No", False),
+        ("TRUE", True),
+        ("false", False),
+        ("1", True),
+        ("0", False),
+        ("Y", True),
+        ("n", False),
+        (" yes ", True),
+        (1, True),
+        (0, False),
+    ],
+)
 def test_boolean(value: Any, expected: bool) -> None:
     assert coerce_boolean(value) is expected
     assert run({"kind": "boolean"}, value) is expected
@@ -255,7 +301,11 @@ def test_boolean_extra_words() -> None:
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [(" Bob@Example.COM ", "bob@example.com"), ("a.b+c@x.co.uk", "a.b+c@x.co.uk"), ("mailto:x@y.io", "x@y.io")],
+    [
+        (" Bob@Example.COM ", "bob@example.com"),
+        ("a.b+c@x.co.uk", "a.b+c@x.co.uk"),
+        ("mailto:x@y.io", "x@y.io"),
+    ],
 )
 def test_email(value: str, expected: str) -> None:
     assert coerce_email(value) == expected
@@ -326,7 +376,9 @@ def test_enum_map_keys_and_values() -> None:
     with pytest.raises(ValidationError):
         ADAPTER.validate_python({"kind": "enum_map", "values": {"a": "x", "b": True}})  # mixed output types
     with pytest.raises(ValidationError):
-        ADAPTER.validate_python({"kind": "enum_map", "values": {"A": "x", "a": "y"}})  # ambiguous ignoring case
+        ADAPTER.validate_python(
+            {"kind": "enum_map", "values": {"A": "x", "a": "y"}}
+        )  # ambiguous ignoring case
     with pytest.raises(ValidationError):
         ADAPTER.validate_python({"kind": "enum_map", "values": {}})
     with pytest.raises(ConversionError):
@@ -334,8 +386,13 @@ def test_enum_map_keys_and_values() -> None:
 
 
 def test_address() -> None:
-    obj = {"lines": ["1 Main St", " ", "Suite 2"], "locality": "Springfield", "region": "IL", "postcode": "62701",
-           "country": "US"}  # fmt: skip
+    obj = {
+        "lines": ["1 Main St", " ", "Suite 2"],
+        "locality": "Springfield",
+        "region": "IL",
+        "postcode": "62701",
+        "country": "US",
+    }
     assert coerce_address(obj) == {
         "lines": ["1 Main St", "Suite 2"],
         "locality": "Springfield",
@@ -352,6 +409,7 @@ def test_address() -> None:
         "country": None,
         "raw": "1 Main St\nSpringfield, IL",
     }
+    bad: Any
     for bad in ({}, {"lines": [1]}, {"locality": ["x"]}, 5, [], "  "):
         with pytest.raises(ConversionError):
             coerce_address(bad)

@@ -83,7 +83,8 @@ def test_names_types_and_transforms() -> None:
     assert got["renewal_date"].rule.source == "properties.renewalDate"  # a real name beats anniversary
     auto = got["auto_renew"].rule
     assert auto.source.startswith("properties.autoRenew_")
-    assert auto.transform is not None and auto.transforms()[0].kind == "boolean"
+    assert auto.transform is not None
+    assert auto.transforms()[0].kind == "boolean"
     assert got["contract_value"].rule.source == "properties.ContractValueText"
     assert got["contract_value"].rule.transforms()[0].kind == "money"
     assert got["tags"].rule.source == "properties.labels"
@@ -102,7 +103,9 @@ def test_only_monetary_amount_becomes_contract_value() -> None:
 
 
 def test_incompatible_candidates_are_skipped() -> None:
-    meta = {"properties": {"agreementDate": prop("boolean", "Agreement Date"), "term": prop("number", "Term")}}
+    meta = {
+        "properties": {"agreementDate": prop("boolean", "Agreement Date"), "term": prop("number", "Term")}
+    }
     got = by_target(meta)
     assert "agreement_date" not in got
     assert "term" not in got  # a number needs a unit the schema does not give
@@ -122,5 +125,12 @@ def test_default_rules_without_metadata_are_valid() -> None:
     targets = [r.target for r in DEFAULT_RULES_WITHOUT_METADATA]
     assert len(targets) == len(set(targets))
     assert validate_mapping(list(DEFAULT_RULES_WITHOUT_METADATA)) == []
-    for needed in ("title", "counterparty_name", "agreement_date", "expiration_date", "contract_value", "status"):
+    for needed in (
+        "title",
+        "counterparty_name",
+        "agreement_date",
+        "expiration_date",
+        "contract_value",
+        "status",
+    ):
         assert needed in targets

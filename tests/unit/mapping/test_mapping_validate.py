@@ -5,8 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from pydantic import ValidationError
-
 from contracts_common.mapping import (
     BUILTIN_TARGET_FIELDS,
     InvalidTargetFieldsError,
@@ -19,6 +17,7 @@ from contracts_common.mapping import (
     target_fields,
     validate_mapping,
 )
+from pydantic import ValidationError
 
 AGREEMENT = "properties.agreementDate"
 NUMBER = "properties.number_6372fcf6-8ef8-4cf8-8ec1-c53d7ff7a8e6_number"
@@ -30,9 +29,9 @@ def sources(metadata: dict[str, Any]) -> list[SourceField]:
     return source_fields(metadata)
 
 
-def codes(rules: list[Any], sources: list[SourceField] | None = None, targets: Any = BUILTIN_TARGET_FIELDS) -> list[
-    tuple[int, str]
-]:
+def codes(
+    rules: list[Any], sources: list[SourceField] | None = None, targets: Any = BUILTIN_TARGET_FIELDS
+) -> list[tuple[int, str]]:
     return [(e.index, e.code) for e in validate_mapping(rules, targets, sources)]
 
 
@@ -41,9 +40,23 @@ def codes(rules: list[Any], sources: list[SourceField] | None = None, targets: A
 
 def test_builtin_targets() -> None:
     names = [f.name for f in BUILTIN_TARGET_FIELDS]
-    for required in ["title", "counterparty_name", "contract_type", "status", "agreement_date", "effective_date",
-                     "expiration_date", "renewal_date", "auto_renew", "term", "contract_value", "governing_law",
-                     "owner_email", "counterparty_address", "tags"]:  # fmt: skip
+    for required in [
+        "title",
+        "counterparty_name",
+        "contract_type",
+        "status",
+        "agreement_date",
+        "effective_date",
+        "expiration_date",
+        "renewal_date",
+        "auto_renew",
+        "term",
+        "contract_value",
+        "governing_law",
+        "owner_email",
+        "counterparty_address",
+        "tags",
+    ]:
         assert required in names
     assert len(names) == len(set(names))
     types = {f.name: f.type for f in BUILTIN_TARGET_FIELDS}
@@ -54,15 +67,19 @@ def test_builtin_targets() -> None:
 
 
 def test_custom_targets() -> None:
-    custom = [TargetField(name="po_number", type=TargetType.STRING), TargetField(name="risk", type=TargetType.ENUM,
-              options=("low", "high"))]  # fmt: skip
+    custom = [
+        TargetField(name="po_number", type=TargetType.STRING),
+        TargetField(name="risk", type=TargetType.ENUM, options=("low", "high")),
+    ]
     fields = target_fields(custom)
     assert fields[-2].name == "po_number"
     assert fields[-1].custom
     with pytest.raises(InvalidTargetFieldsError, match="title"):
         target_fields([TargetField(name="title", type=TargetType.STRING)])
     with pytest.raises(InvalidTargetFieldsError, match="more than once"):
-        target_fields([TargetField(name="x", type=TargetType.STRING), TargetField(name="x", type=TargetType.DATE)])
+        target_fields(
+            [TargetField(name="x", type=TargetType.STRING), TargetField(name="x", type=TargetType.DATE)]
+        )
     with pytest.raises(InvalidTargetFieldsError, match="options"):
         target_fields([TargetField(name="x", type=TargetType.STRING, options=("a",))])
     for bad in ("PO Number", "poNumber", "_x", "x__y", ""):
@@ -92,9 +109,17 @@ def test_source_fields_of_recorded_schema(metadata: dict[str, Any], sources: lis
 
 
 def test_source_fields_tolerates_odd_schemas() -> None:
-    assert [s.name for s in source_fields({})] == ["name", "type", "lastUpdated", "contractStatus.status",
-                                                   "ironcladId", "id"]  # fmt: skip
-    odd = {"properties": {"a": "x", "b": {"displayName": "B"}, "c": {"type": "string", "recordTypes": ["nda"]}}}
+    assert [s.name for s in source_fields({})] == [
+        "name",
+        "type",
+        "lastUpdated",
+        "contractStatus.status",
+        "ironcladId",
+        "id",
+    ]
+    odd = {
+        "properties": {"a": "x", "b": {"displayName": "B"}, "c": {"type": "string", "recordTypes": ["nda"]}}
+    }
     props = [s for s in source_fields(odd) if not s.is_attribute]
     assert [(p.name, p.display_name, p.record_types) for p in props] == [("properties.c", "c", ("nda",))]
 
@@ -103,8 +128,9 @@ def test_source_fields_tolerates_odd_schemas() -> None:
 
 
 def test_rule_model() -> None:
-    rule = MappingRule.model_validate({"source": "name", "target": "title", "transform": ["trim", {"kind": "case",
-                                       "mode": "title"}]})  # fmt: skip
+    rule = MappingRule.model_validate(
+        {"source": "name", "target": "title", "transform": ["trim", {"kind": "case", "mode": "title"}]}
+    )
     assert [t.kind for t in rule.transforms()] == ["trim", "case"]
     with pytest.raises(ValidationError):
         MappingRule.model_validate({"source": "name", "target": "title", "typo": 1})
@@ -114,7 +140,7 @@ def test_rule_model() -> None:
 
 
 def test_valid_mapping(sources: list[SourceField]) -> None:
-    rules = [
+    rules: list[Any] = [
         {"source": "name", "target": "title", "transform": "trim"},
         {"source": AGREEMENT, "target": "agreement_date"},
         {"source": AGREEMENT, "target": "last_updated"},  # date -> datetime directly
@@ -122,7 +148,11 @@ def test_valid_mapping(sources: list[SourceField]) -> None:
         {"source": NUMBER, "target": "renewal_term", "transform": {"kind": "duration", "unit": "months"}},
         {"source": "properties.standard_contractSide", "target": "business_relationship"},
         {"source": "properties.governingLaw", "target": "tags", "transform": "split"},
-        {"source": "properties.entity_references", "target": "notes", "transform": {"kind": "join"}},
+        {
+            "source": "properties.singleSelectDropdown_6372fcf6-8ef8-4cf8-8ec1-c53d7ff7a8e6_string",
+            "target": "notes",
+            "transform": {"kind": "join"},
+        },
         {"source": "contractStatus.status", "target": "status"},
     ]
     assert validate_mapping(rules, BUILTIN_TARGET_FIELDS, sources) == []
@@ -136,8 +166,11 @@ def test_unknown_target() -> None:
 
 
 def test_duplicate_target() -> None:
-    rules = [{"source": "name", "target": "title"}, {"source": "id", "target": "counterparty_name"},
-             {"source": "ironcladId", "target": "title"}]  # fmt: skip
+    rules = [
+        {"source": "name", "target": "title"},
+        {"source": "id", "target": "counterparty_name"},
+        {"source": "ironcladId", "target": "title"},
+    ]
     errors = validate_mapping(rules)
     assert [(e.index, e.code) for e in errors] == [(2, "DUPLICATE_TARGET")]
     assert "rule 1" in errors[0].message
@@ -153,8 +186,9 @@ def test_type_mismatch(sources: list[SourceField]) -> None:
         {"source": "properties.venue", "target": "executed_date", "transform": "trim"},  # chain ends in text
         {"source": "properties.entity_reference", "target": "notes"},
         {"source": "lastUpdated", "target": "owner_email"},  # attribute types known without a schema
+        {"source": "properties.entity_references", "target": "department", "transform": "join"},  # references
     ]
-    assert codes(rules, sources) == [(i, "TYPE_MISMATCH") for i in range(8)]
+    assert codes(rules, sources) == [(i, "TYPE_MISMATCH") for i in range(9)]
     msg = validate_mapping(rules[4:5], BUILTIN_TARGET_FIELDS, sources)[0].message
     assert "'date'" in msg  # suggests the transform
     # Without a schema only attributes are checked.
@@ -169,14 +203,18 @@ def test_unknown_and_invalid_source(sources: list[SourceField]) -> None:
         {"source": "foo", "target": "counterparty_name"},
         {"source": "properties.", "target": "department"},
     ]
-    assert codes(rules, sources) == [(0, "UNKNOWN_SOURCE"), (1, "UNKNOWN_SOURCE"), (2, "INVALID_SOURCE"),
-                                     (3, "INVALID_SOURCE")]  # fmt: skip
+    assert codes(rules, sources) == [
+        (0, "UNKNOWN_SOURCE"),
+        (1, "UNKNOWN_SOURCE"),
+        (2, "INVALID_SOURCE"),
+        (3, "INVALID_SOURCE"),
+    ]
     # UNKNOWN_SOURCE only when the schema is known.
     assert codes(rules) == [(2, "INVALID_SOURCE"), (3, "INVALID_SOURCE")]
 
 
 def test_invalid_transform() -> None:
-    rules = [
+    rules: list[Any] = [
         {"source": "name", "target": "title", "transform": {"kind": "shout"}},
         {"source": "name", "target": "notes", "transform": [{"kind": "trim"}, {"kind": "case"}]},
         {"source": "name", "target": "tags", "transform": {"kind": "enum_map", "values": {"a": 1, "b": "x"}}},
@@ -192,13 +230,15 @@ def test_invalid_transform() -> None:
 def test_enum_map_into_enum_with_options() -> None:
     targets = target_fields([TargetField(name="risk", type=TargetType.ENUM, options=("low", "high"))])
     ok = {"source": "name", "target": "risk", "transform": {"kind": "enum_map", "values": {"L": "low"}}}
-    targets = target_fields([*targets[-1:], TargetField(name="risk2", type=TargetType.ENUM, options=("low",))])
+    targets = target_fields(
+        [*targets[-1:], TargetField(name="risk2", type=TargetType.ENUM, options=("low",))]
+    )
     bad = {"source": "id", "target": "risk2", "transform": {"kind": "enum_map", "values": {"M": "medium"}}}
     assert codes([ok, bad], targets=targets) == [(1, "INVALID_TRANSFORM")]
 
 
 def test_invalid_default() -> None:
-    rules = [
+    rules: list[Any] = [
         {"source": "properties.x", "target": "agreement_date", "default": "soon"},
         {"source": "properties.x", "target": "contract_value", "default": 5},  # no currency
         {"source": "properties.x", "target": "title", "default": ""},
@@ -219,8 +259,14 @@ def test_invalid_rule_and_collects_every_problem() -> None:
         {"source": "foo", "target": "nope", "transform": "shout"},
     ]
     got = codes(rules)
-    assert got == [(0, "INVALID_RULE"), (1, "INVALID_RULE"), (2, "INVALID_RULE"), (3, "INVALID_TRANSFORM"),
-                   (3, "INVALID_SOURCE"), (3, "UNKNOWN_TARGET")]  # fmt: skip
+    assert got == [
+        (0, "INVALID_RULE"),
+        (1, "INVALID_RULE"),
+        (2, "INVALID_RULE"),
+        (3, "INVALID_TRANSFORM"),
+        (3, "INVALID_SOURCE"),
+        (3, "UNKNOWN_TARGET"),
+    ]
     for e in validate_mapping(rules):
         assert e.message.startswith("Rule ")
 
@@ -228,5 +274,10 @@ def test_invalid_rule_and_collects_every_problem() -> None:
 def test_messages_name_the_rule() -> None:
     errors = validate_mapping([{"source": "name", "target": "title"}, {"source": "id", "target": "bogus"}])
     assert errors[0].message.startswith("Rule 2 ")
-    assert errors[0].model_dump() == {"index": 1, "source": "id", "target": "bogus", "code": "UNKNOWN_TARGET",
-                                      "message": errors[0].message}  # fmt: skip
+    assert errors[0].model_dump() == {
+        "index": 1,
+        "source": "id",
+        "target": "bogus",
+        "code": "UNKNOWN_TARGET",
+        "message": errors[0].message,
+    }

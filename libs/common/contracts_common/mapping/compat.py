@@ -62,6 +62,8 @@ def source_kind(source: str, by_name: dict[str, SourceField] | None) -> str:
         return UNKNOWN
     if field.ironclad_type == "string" and field.options:
         return "enum"
+    if field.ironclad_type == "array" and "reference" in (field.full_type_name or ""):
+        return "reference"  # a list of entity references is not a list of text
     return field.ironclad_type
 
 

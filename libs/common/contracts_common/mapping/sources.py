@@ -55,6 +55,7 @@ class SourceField(BaseModel):
     property_id: str | None = None
     tags: tuple[str, ...] = ()
     multi_select: bool = False
+    full_type_name: str | None = None
 
 
 def property_id_of(source: str) -> str | None:
@@ -124,6 +125,9 @@ def source_fields(metadata: dict[str, Any]) -> list[SourceField]:
                 property_id=prop_id,
                 tags=tuple(t for t in tags if isinstance(t, str)) if isinstance(tags, list) else (),
                 multi_select=spec.get("picklistSelectionType") == "multi-select",
+                full_type_name=spec.get("fullTypeName")
+                if isinstance(spec.get("fullTypeName"), str)
+                else None,
             )
         )
     return out

@@ -58,6 +58,9 @@ class BrokerUnavailable(Exception):
     """A publish could not be confirmed by the broker."""
 
 
+DEAD_LETTER_ERRORS: tuple[type[BaseException], ...] = (BrokerUnavailable, *BROKER_ERRORS)
+
+
 @dataclass(slots=True)
 class Delivery:
     """What a handler may want to know about the message besides its body."""
@@ -99,9 +102,15 @@ class Broker:
         return self._connection
 
     def is_ready(self) -> bool:
-        return self._connection is not None and not self._connection.is_closed and self._connection.connected.is_set()
+        return (
+            self._connection is not None
+            and not self._connection.is_closed
+            and self._connection.connected.is_set()
+        )
 
-    async def publish(self, message: Message, *, timeout: float = 10.0, headers: dict[str, Any] | None = None) -> None:
+    async def publish(
+        self, message: Message, *, timeout: float = 10.0, headers: dict[str, Any] | None = None
+    ) -> None:
         """Publish and wait for the broker's confirm; raise BrokerUnavailable if it does not come."""
         if self._exchange is None:
             raise BrokerUnavailable("broker not connected")
@@ -134,7 +143,12 @@ class Broker:
             raise BrokerUnavailable(f"publish to {message.queue} not acknowledged: {confirmation!r}")
 
     async def publish_with_retry(
-        self, message: Message, *, attempts: int = 8, max_wait: float = 5.0, headers: dict[str, Any] | None = None
+        self,
+        message: Message,
+        *,
+        attempts: int = 8,
+        max_wait: float = 5.0,
+        headers: dict[str, Any] | None = None,
     ) -> None:
         """Publish, retrying unconfirmed publishes while the robust connection comes back."""
         delay = 0.2
@@ -247,7 +261,8 @@ class Consumer(Generic[M]):
     async def _deliver(self, incoming: AbstractIncomingMessage) -> None:
         headers = dict(incoming.headers or {})
         context = {k: str(headers[k]) for k in CONTEXT_KEYS if headers.get(k) is not None}
-        count = int(headers.get("x-delivery-count", 0) or 0)  # type: ignore[call-overload]
+        raw_count = headers.get("x-delivery-count", 0)
+        count = int(raw_count) if isinstance(raw_count, int | str) else 0
         suffix = self._type.queue
         with bound_context(context):
             try:
@@ -284,7 +299,7 @@ class Consumer(Generic[M]):
     async def _dead_letter(self, incoming: AbstractIncomingMessage, reason: str) -> None:
         try:
             await self._broker.dead_letter(self._type.queue, incoming, reason)
-        except (BrokerUnavailable, *BROKER_ERRORS):
+        except DEAD_LETTER_ERRORS:
             # Not confirmed: leave it to a redelivery rather than lose it.
             log.warning("dead_letter_failed", queue=self._type.queue)
             await self._settle(incoming.nack(requeue=True))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -12,9 +11,8 @@ from pymongo import ReturnDocument
 from contracts_common.crypto import SecretBox
 from contracts_common.ironclad import IroncladCredentials
 from contracts_common.ironclad.scopes import AUTOMATIC_SYNC_SCOPES
-from contracts_common.timeutil import iso
 from contracts_common.storage.database import Database, Document
-from contracts_common.timeutil import utcnow
+from contracts_common.timeutil import iso, utcnow
 
 
 class ConnectionStatus(StrEnum):
@@ -32,7 +30,12 @@ class Connections:
         return await self._db.connections.find_one({"tenant": tenant})
 
     async def save_connected(
-        self, tenant: str, credentials: IroncladCredentials, *, granted_scopes: list[str], missing_scopes: list[str]
+        self,
+        tenant: str,
+        credentials: IroncladCredentials,
+        *,
+        granted_scopes: list[str],
+        missing_scopes: list[str],
     ) -> Document:
         """Replace the credentials in one write; mapping, runs and contracts are elsewhere and stay."""
         now = utcnow()
@@ -42,7 +45,9 @@ class Connections:
                 "$set": {
                     "status": ConnectionStatus.CONNECTED.value,
                     "client_id": credentials.client_id,
-                    "client_secret_encrypted": self._box.encrypt(credentials.client_secret.get_secret_value()),
+                    "client_secret_encrypted": self._box.encrypt(
+                        credentials.client_secret.get_secret_value()
+                    ),
                     "user_email": credentials.user_email,
                     "region": credentials.region,
                     "granted_scopes": granted_scopes,
@@ -76,7 +81,13 @@ class Connections:
             query["generation"] = generation
         result = await self._db.connections.update_one(
             query,
-            {"$set": {"status": ConnectionStatus.NEEDS_REAUTH.value, "status_reason": reason, "updated_at": utcnow()}},
+            {
+                "$set": {
+                    "status": ConnectionStatus.NEEDS_REAUTH.value,
+                    "status_reason": reason,
+                    "updated_at": utcnow(),
+                }
+            },
         )
         return result.modified_count == 1
 
@@ -142,4 +153,3 @@ def public_connection(doc: Document | None) -> dict[str, Any]:
         "connected_at": iso(doc.get("connected_at")),
         "last_success_at": iso(doc.get("last_success_at")),
     }
-

@@ -15,10 +15,9 @@ from bson import ObjectId
 from bson.errors import InvalidId
 from pymongo.errors import DuplicateKeyError
 
-from contracts_common.timeutil import iso
 from contracts_common.storage.database import Database, Document
 from contracts_common.storage.runs import Outcome
-from contracts_common.timeutil import utcnow
+from contracts_common.timeutil import iso, utcnow
 
 
 def parse_timestamp(value: str) -> datetime:
@@ -78,7 +77,11 @@ class Contracts:
                 {"tenant": tenant, "ironclad.id": record["id"], "source_last_updated": {"$lt": incoming}},
                 {
                     "$set": fields_set,
-                    "$setOnInsert": {"tenant": tenant, "created_at": now, **({} if attachments is not None else {"attachments": []})},
+                    "$setOnInsert": {
+                        "tenant": tenant,
+                        "created_at": now,
+                        **({} if attachments is not None else {"attachments": []}),
+                    },
                 },
                 upsert=True,
             )
@@ -115,7 +118,12 @@ class Contracts:
         return doc
 
     async def page(
-        self, tenant: str, *, limit: int, cursor: str | None, search: str | None = None,
+        self,
+        tenant: str,
+        *,
+        limit: int,
+        cursor: str | None,
+        search: str | None = None,
         include_deleted: bool = True,
     ) -> tuple[list[Document], str | None]:
         query: dict[str, Any] = {"tenant": tenant}
@@ -140,7 +148,13 @@ class Contracts:
         """For each known record id: its stored lastUpdated, attachments and deleted flag."""
         cursor = self._db.contracts.find(
             {"tenant": tenant, "ironclad.id": {"$in": list(record_ids)}},
-            {"ironclad.id": 1, "ironclad.lastUpdated": 1, "source_last_updated": 1, "attachments": 1, "deleted": 1},
+            {
+                "ironclad.id": 1,
+                "ironclad.lastUpdated": 1,
+                "source_last_updated": 1,
+                "attachments": 1,
+                "deleted": 1,
+            },
         )
         return {doc["ironclad"]["id"]: doc async for doc in cursor}
 
@@ -171,7 +185,8 @@ def public_contract(doc: Document, *, with_raw: bool = False) -> dict[str, Any]:
         "field_errors": doc.get("field_errors", []),
         "mapping_version": doc.get("mapping_version"),
         "attachments": [
-            {k: a[k] for k in ("key", "filename", "content_type", "size", "sha256")} for a in doc.get("attachments", [])
+            {k: a[k] for k in ("key", "filename", "content_type", "size", "sha256")}
+            for a in doc.get("attachments", [])
         ],
         "document_failures": doc.get("document_failures", []),
         "deleted": doc.get("deleted", False),
@@ -181,4 +196,3 @@ def public_contract(doc: Document, *, with_raw: bool = False) -> dict[str, Any]:
     if with_raw:
         out["raw"] = doc.get("raw")
     return out
-

@@ -21,13 +21,19 @@ INDEXES: dict[str, list[IndexModel]] = {
     "connections": [IndexModel([("tenant", ASCENDING)], unique=True, name="tenant_unique")],
     "runs": [
         IndexModel([("tenant", ASCENDING), ("created_at", DESCENDING)], name="tenant_created"),
-        IndexModel([("tenant", ASCENDING), ("kind", ASCENDING), ("status", ASCENDING)], name="tenant_kind_status"),
+        IndexModel(
+            [("tenant", ASCENDING), ("kind", ASCENDING), ("status", ASCENDING)], name="tenant_kind_status"
+        ),
     ],
     "run_pages": [
-        IndexModel([("tenant", ASCENDING), ("run_id", ASCENDING), ("page", ASCENDING)], unique=True, name="page_once")
+        IndexModel(
+            [("tenant", ASCENDING), ("run_id", ASCENDING), ("page", ASCENDING)], unique=True, name="page_once"
+        )
     ],
     "run_items": [
-        IndexModel([("tenant", ASCENDING), ("run_id", ASCENDING), ("slot", ASCENDING)], unique=True, name="slot_once"),
+        IndexModel(
+            [("tenant", ASCENDING), ("run_id", ASCENDING), ("slot", ASCENDING)], unique=True, name="slot_once"
+        ),
         IndexModel([("created_at", ASCENDING)], expireAfterSeconds=30 * 24 * 3600, name="ttl"),
     ],
     "contracts": [
@@ -37,8 +43,12 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("tenant", ASCENDING), ("mapping_version", ASCENDING)], name="tenant_mapping_version"),
         IndexModel([("tenant", ASCENDING), ("last_seen_run", ASCENDING)], name="tenant_last_seen"),
     ],
-    "mappings": [IndexModel([("tenant", ASCENDING), ("version", DESCENDING)], unique=True, name="tenant_version")],
-    "custom_target_fields": [IndexModel([("tenant", ASCENDING), ("name", ASCENDING)], unique=True, name="tenant_name")],
+    "mappings": [
+        IndexModel([("tenant", ASCENDING), ("version", DESCENDING)], unique=True, name="tenant_version")
+    ],
+    "custom_target_fields": [
+        IndexModel([("tenant", ASCENDING), ("name", ASCENDING)], unique=True, name="tenant_name")
+    ],
     "webhook_events": [
         IndexModel([("tenant", ASCENDING), ("event_id", ASCENDING)], unique=True, name="tenant_event"),
         IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0, name="ttl"),
@@ -46,7 +56,9 @@ INDEXES: dict[str, list[IndexModel]] = {
     "schema_cache": [IndexModel([("tenant", ASCENDING)], unique=True, name="tenant_unique")],
     "leases": [IndexModel([("tenant", ASCENDING), ("name", ASCENDING)], unique=True, name="tenant_name")],
     "writebacks": [
-        IndexModel([("tenant", ASCENDING), ("operation_id", ASCENDING)], unique=True, name="tenant_operation"),
+        IndexModel(
+            [("tenant", ASCENDING), ("operation_id", ASCENDING)], unique=True, name="tenant_operation"
+        ),
         IndexModel([("tenant", ASCENDING), ("ironclad_record_id", ASCENDING)], name="tenant_record"),
     ],
     "rate_limits": [],

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -154,8 +153,14 @@ class Runs:
             return await self.try_finish(tenant, run_id)
         now = utcnow()
         rows = [
-            {"tenant": tenant, "run_id": run_id, "slot": slot, "outcome": outcome.value, "record_id": rid,
-             "created_at": now}
+            {
+                "tenant": tenant,
+                "run_id": run_id,
+                "slot": slot,
+                "outcome": outcome.value,
+                "record_id": rid,
+                "created_at": now,
+            }
             for slot, outcome, rid in items
         ]
         fresh = list(range(len(rows)))
@@ -187,13 +192,17 @@ class Runs:
             {"_id": run_id, "tenant": tenant}, {"$inc": counters, "$set": {"updated_at": utcnow()}}
         )
 
-    async def complete_page(
-        self, tenant: str, run_id: str, page: int, *, listed: int, planned: int
-    ) -> bool:
+    async def complete_page(self, tenant: str, run_id: str, page: int, *, listed: int, planned: int) -> bool:
         """Checkpoint a page once; False if it was already done (a redelivered page task)."""
         try:
             await self._db.run_pages.insert_one(
-                {"_id": f"{run_id}:{page}", "tenant": tenant, "run_id": run_id, "page": page, "done_at": utcnow()}
+                {
+                    "_id": f"{run_id}:{page}",
+                    "tenant": tenant,
+                    "run_id": run_id,
+                    "page": page,
+                    "done_at": utcnow(),
+                }
             )
         except DuplicateKeyError:
             return False
@@ -264,8 +273,13 @@ def public_run(run: Document) -> dict[str, Any]:
     """A run as the admin API shows it."""
     out = {k: v for k, v in run.items() if k not in ("_id", "listing_complete")}
     out["run_id"] = run["_id"]
-    out["progress"] = {"fetched": run["fetched"], "total": run["expected"] if run["expected"] is not None else run["total"]}
-    out["repaired"] = run["created"] + run["updated"] + run["deleted"] if run["kind"] == RunKind.RECONCILE else None
+    out["progress"] = {
+        "fetched": run["fetched"],
+        "total": run["expected"] if run["expected"] is not None else run["total"],
+    }
+    out["repaired"] = (
+        run["created"] + run["updated"] + run["deleted"] if run["kind"] == RunKind.RECONCILE else None
+    )
     for key in ("created_at", "updated_at", "started_at", "finished_at"):
         out[key] = iso(out.get(key))
     return out

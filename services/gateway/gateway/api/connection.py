@@ -7,8 +7,6 @@ from typing import Annotated, Any, Literal
 
 import structlog
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints
-
 from contracts_common.ironclad import (
     ALL_SCOPES,
     REQUIRED_SCOPES,
@@ -28,8 +26,10 @@ from contracts_common.ironclad import (
     missing_scopes,
 )
 from contracts_common.storage.connections import ConnectionStatus, automatic_sync_available, public_connection
-from gateway.api.webhook_registration import remove_webhooks
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints
+
 from gateway.api.schema import refresh_schema_and_suggest
+from gateway.api.webhook_registration import remove_webhooks
 from gateway.deps import deps
 from gateway.errors import ApiError, parse_body
 
@@ -44,7 +44,9 @@ class ConnectRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     client_id: NonEmpty
     client_secret: Annotated[SecretStr, Field(min_length=1, max_length=1024)]
-    user_email: Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=320, pattern=EMAIL.pattern)]
+    user_email: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=3, max_length=320, pattern=EMAIL.pattern)
+    ]
     region: Literal["na1", "eu1", "demo"]
 
 
@@ -85,7 +87,11 @@ CONNECT_ERRORS: dict[type[Exception], tuple[int, str, str]] = {
         "IRONCLAD_RATE_LIMITED",
         "Ironclad is rate limiting this company right now; try again in a minute.",
     ),
-    IroncladServerError: (502, "IRONCLAD_UNAVAILABLE", "Ironclad answered with a server error; try again later."),
+    IroncladServerError: (
+        502,
+        "IRONCLAD_UNAVAILABLE",
+        "Ironclad answered with a server error; try again later.",
+    ),
 }
 
 
@@ -98,11 +104,13 @@ def connect_error(exc: Exception) -> ApiError:
 
 @routes.get("/api/v1/ironclad/scopes")
 async def list_scopes(_: web.Request) -> web.Response:
-    return web.json_response([{"scope": s.scope, "purpose": s.purpose, "required": s.required} for s in SCOPES])
+    return web.json_response(
+        [{"scope": s.scope, "purpose": s.purpose, "required": s.required} for s in SCOPES]
+    )
 
 
 async def _probe(client: IroncladClient) -> set[str]:
-    """Get a token for our scopes (only the required ones if the app lacks the optional ones)."""
+    """Which of our scopes the app grants (only the required ones if it lacks the optional ones)."""
     try:
         token = await client.request_token(ALL_SCOPES)
     except OAuthInvalidScope:
@@ -113,11 +121,11 @@ async def _probe(client: IroncladClient) -> set[str]:
         raise ApiError(
             422,
             "IRONCLAD_SCOPE_NOT_REGISTERED",
-            "Ironclad did not grant the required scopes: " + ", ".join(lacking)
+            "Ironclad did not grant the required scopes: "
+            + ", ".join(lacking)
             + ". Add them to the app in Company Settings → API, then connect again.",
             {"missing_scopes": lacking},
         )
-    await client.check_user()
     return granted
 
 
@@ -127,18 +135,26 @@ async def connect(request: web.Request) -> web.Response:
     tenant = request.match_info["tenant"]
     body = await parse_body(request, ConnectRequest)
     credentials = IroncladCredentials(
-        client_id=body.client_id, client_secret=body.client_secret, user_email=body.user_email, region=body.region
+        client_id=body.client_id,
+        client_secret=body.client_secret,
+        user_email=body.user_email,
+        region=body.region,
     )
     # A private token cache: nothing learned with unproven credentials reaches the shared one.
     probe = d.access.client_for(tenant, credentials, token_cache=TokenCache())
     try:
         granted = await _probe(probe)
+        # Prove the user email with a client asking only for what was granted.
+        probe = d.access.client_for(tenant, credentials, token_cache=TokenCache(), scopes=sorted(granted))
+        await probe.check_user()
     except (IroncladError, OAuthError) as exc:
         log.info("connect_refused", error_type=type(exc).__name__)
         raise connect_error(exc) from exc
     missing = missing_scopes(granted)
     doc = await d.connections.save_connected(
-        tenant, credentials, granted_scopes=[s for s in ALL_SCOPES if s in granted] + sorted(granted - set(ALL_SCOPES)),
+        tenant,
+        credentials,
+        granted_scopes=[s for s in ALL_SCOPES if s in granted] + sorted(granted - set(ALL_SCOPES)),
         missing_scopes=missing,
     )
     await refresh_schema_and_suggest(d, tenant, probe)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from contracts_common.ironclad import IroncladClient
 from contracts_common.ironclad_access import NotConnected
+
 from gateway.deps import GatewayDeps
 from gateway.errors import ApiError
 
@@ -18,7 +19,9 @@ async def connected_client(d: GatewayDeps, tenant: str) -> IroncladClient:
                 "NEEDS_REAUTH",
                 "Ironclad rejected the stored credentials. Reconnect with a valid Client ID and Client Secret.",
             ) from exc
-        raise ApiError(409, "NOT_CONNECTED", "This workspace is not connected to Ironclad. Connect first.") from exc
+        raise ApiError(
+            409, "NOT_CONNECTED", "This workspace is not connected to Ironclad. Connect first."
+        ) from exc
     return client
 
 

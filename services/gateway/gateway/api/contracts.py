@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from aiohttp import web
 from bson import ObjectId
 from bson.errors import InvalidId
-from aiohttp import web
+from contracts_common.storage.contracts import public_contract
 from gridfs.errors import NoFile
 
-from contracts_common.storage.contracts import public_contract
 from gateway.deps import deps
 from gateway.errors import ApiError
 
@@ -20,14 +20,18 @@ async def list_contracts(request: web.Request) -> web.Response:
     try:
         limit = int(request.query.get("limit", "50"))
     except ValueError as exc:
-        raise ApiError(400, "INVALID_PARAM", "limit must be an integer from 1 to 500.", {"field": "limit"}) from exc
+        raise ApiError(
+            400, "INVALID_PARAM", "limit must be an integer from 1 to 500.", {"field": "limit"}
+        ) from exc
     if not 1 <= limit <= 500:
         raise ApiError(400, "INVALID_PARAM", "limit must be an integer from 1 to 500.", {"field": "limit"})
     cursor = request.query.get("cursor") or None
     if cursor is not None and not ObjectId.is_valid(cursor):
         raise ApiError(400, "INVALID_PARAM", "cursor is not one this API gave out.", {"field": "cursor"})
     search = (request.query.get("q") or "").strip()[:200] or None
-    docs, next_cursor = await d.contracts.page(request.match_info["tenant"], limit=limit, cursor=cursor, search=search)
+    docs, next_cursor = await d.contracts.page(
+        request.match_info["tenant"], limit=limit, cursor=cursor, search=search
+    )
     return web.json_response({"items": [public_contract(doc) for doc in docs], "next_cursor": next_cursor})
 
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-
 from contracts_common.commands import start_remap
 from contracts_common.mapping import (
     BUILTIN_TARGET_FIELDS,
@@ -22,6 +20,8 @@ from contracts_common.mapping import (
 )
 from contracts_common.messaging import BrokerUnavailable
 from contracts_common.timeutil import iso
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
 from gateway.api.schema import cached_schema
 from gateway.deps import GatewayDeps, deps
 from gateway.errors import ApiError, invalid_body, parse_body, read_json
@@ -115,8 +115,12 @@ async def get_mapping(request: web.Request) -> web.Response:
         rules = [r.model_dump(mode="json", exclude_none=True) for r in DEFAULT_RULES_WITHOUT_METADATA]
         return web.json_response({"version": 0, "rules": rules, "suggested": True, "created_at": None})
     return web.json_response(
-        {"version": doc["version"], "rules": doc["rules"], "suggested": doc.get("suggested", False),
-         "created_at": iso(doc["created_at"])}
+        {
+            "version": doc["version"],
+            "rules": doc["rules"],
+            "suggested": doc.get("suggested", False),
+            "created_at": iso(doc["created_at"]),
+        }
     )
 
 
@@ -135,8 +139,13 @@ async def put_mapping(request: web.Request) -> web.Response:
         # The mapping is stored; the next import or a later PUT re-maps. Say so rather than fail.
         remap_run_id = None
     return web.json_response(
-        {"version": doc["version"], "rules": doc["rules"], "suggested": False, "created_at": iso(doc["created_at"]),
-         "remap_run_id": remap_run_id}
+        {
+            "version": doc["version"],
+            "rules": doc["rules"],
+            "suggested": False,
+            "created_at": iso(doc["created_at"]),
+            "remap_run_id": remap_run_id,
+        }
     )
 
 
@@ -152,8 +161,13 @@ async def preview(request: web.Request) -> web.Response:
     targets = await _validated(d, tenant, body)
     query: dict[str, Any] = {"tenant": tenant}
     if body.contract_ids:
-        query["$or"] = [{"ironclad.id": {"$in": body.contract_ids}}, {"ironclad.ironcladId": {"$in": body.contract_ids}}]
-    docs = [doc async for doc in d.db.contracts.find(query, {"raw": 1}).sort("_id", -1).limit(body.sample_size)]
+        query["$or"] = [
+            {"ironclad.id": {"$in": body.contract_ids}},
+            {"ironclad.ironcladId": {"$in": body.contract_ids}},
+        ]
+    docs = [
+        doc async for doc in d.db.contracts.find(query, {"raw": 1}).sort("_id", -1).limit(body.sample_size)
+    ]
     compiled = compile_mapping(_parsed(body.rules), targets)
     items = preview_mapping([doc["raw"] for doc in docs], compiled, targets)
     return web.json_response(

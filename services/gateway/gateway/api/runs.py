@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Annotated
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field
-
 from contracts_common.commands import start_import, start_reconcile
 from contracts_common.messaging import BrokerUnavailable
 from contracts_common.storage.runs import public_run
+from pydantic import BaseModel, ConfigDict, Field
+
 from gateway.api.connection_guard import require_connected
 from gateway.deps import deps
 from gateway.errors import ApiError, parse_body, read_json
@@ -46,13 +46,17 @@ async def start_reconcile_route(request: web.Request) -> web.Response:
     if request.can_read_body:
         body = await read_json(request)
         if body not in ({}, None):
-            raise ApiError(422, "VALIDATION_FAILED", "This call takes no body fields.", {"fields": list(body)})
+            raise ApiError(
+                422, "VALIDATION_FAILED", "This call takes no body fields.", {"fields": list(body)}
+            )
     await require_connected(d, tenant)
     try:
         run, started = await start_reconcile(d.db, d.broker, tenant)
     except BrokerUnavailable as exc:
         raise _broker_down(exc) from exc
-    return web.json_response({"run_id": run["_id"], "status": run["status"], "already_running": not started}, status=202)
+    return web.json_response(
+        {"run_id": run["_id"], "status": run["status"], "already_running": not started}, status=202
+    )
 
 
 @routes.get("/api/v1/tenants/{tenant}/ironclad/runs")
@@ -61,7 +65,9 @@ async def list_runs(request: web.Request) -> web.Response:
     try:
         limit = int(request.query.get("limit", "50"))
     except ValueError as exc:
-        raise ApiError(400, "INVALID_PARAM", "limit must be an integer from 1 to 200.", {"field": "limit"}) from exc
+        raise ApiError(
+            400, "INVALID_PARAM", "limit must be an integer from 1 to 200.", {"field": "limit"}
+        ) from exc
     if not 1 <= limit <= 200:
         raise ApiError(400, "INVALID_PARAM", "limit must be an integer from 1 to 200.", {"field": "limit"})
     kind = request.query.get("kind")

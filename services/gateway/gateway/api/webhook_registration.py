@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import structlog
-
 from contracts_common.ironclad import IroncladError, IroncladNotFound, OAuthError
 from contracts_common.storage.database import Document
+
 from gateway.deps import GatewayDeps
 
 log = structlog.get_logger(__name__)
@@ -17,7 +17,9 @@ async def remove_webhooks(d: GatewayDeps, tenant: str, connection: Document) -> 
     if not ids:
         return []
     try:
-        client = d.access.client_for(tenant, d.connections.credentials(connection))
+        client = d.access.client_for(
+            tenant, d.connections.credentials(connection), scopes=connection.get("granted_scopes")
+        )
     except Exception:
         log.warning("webhook_cleanup_no_credentials", tenant=tenant)
         return ids
