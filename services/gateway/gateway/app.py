@@ -54,6 +54,7 @@ def create_app(d: GatewayDeps) -> web.Application:
         mapping.routes,
         schema.routes,
         automatic_sync.routes,
+        writeback.routes,
         receiver.routes,
     ):
         app.router.add_routes(table)

@@ -8,7 +8,7 @@ import aiohttp
 from contracts_common.crypto import SecretBox
 from contracts_common.ironclad import RetryPolicy, TokenCache
 from contracts_common.ironclad_access import IroncladAccess, build_rate_limiter
-from contracts_common.messages import PageTask, StartRun
+from contracts_common.messages import PageTask, StartRun, WritebackTask
 from contracts_common.runtime import Runtime
 from contracts_common.settings import ImporterSettings
 from contracts_common.storage.connections import Connections
@@ -20,6 +20,7 @@ from importer.documents import DocumentStore
 from importer.failures import RunFailurePolicy
 from importer.listing import ListingHandlers
 from importer.scheduler import Scheduler
+from importer.writeback import WritebackHandlers
 
 
 def build_access(runtime: Runtime, settings: ImporterSettings, session: aiohttp.ClientSession) -> IroncladAccess:
@@ -58,6 +59,8 @@ async def setup(runtime: Runtime) -> None:
     )
     await runtime.broker.consume(StartRun, listing.start_run, prefetch=2)
     await runtime.broker.consume(PageTask, listing.process_page, prefetch=max(2, settings.ironclad_concurrency // 2))
+    writeback = WritebackHandlers(access=access, db=runtime.db, delivery_limit=settings.delivery_limit)
+    await runtime.broker.consume(WritebackTask, writeback.handle, prefetch=2)
     if settings.scheduler_enabled:
         scheduler = Scheduler(
             db=runtime.db,

@@ -194,6 +194,14 @@ def test_money_rejects(value: Any, currency: str | None) -> None:
         coerce_money(value, currency)
 
 
+def test_money_keeps_every_digit() -> None:
+    amount = "123456789012345678901234567890123.45"  # more digits than Decimal's default context
+    assert coerce_money({"amount": amount, "currency": "USD"}) == {"amount": amount, "currency": "USD"}
+    assert coerce_money({"amount": "1E+3", "currency": "USD"})["amount"] == "1000"
+    assert coerce_money({"amount": "-0.00", "currency": "USD"})["amount"] == "0"
+    assert coerce_money({"amount": "2.50", "currency": "USD"})["amount"] == "2.5"
+
+
 def test_money_comma_decimal() -> None:
     assert coerce_money("EUR 1.234,56", None, ",") == {"amount": "1234.56", "currency": "EUR"}
 

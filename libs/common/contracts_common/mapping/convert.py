@@ -190,7 +190,7 @@ def format_decimal(d: Decimal) -> str:
     """Plain notation, no exponent, no trailing zeros, no negative zero."""
     if d.is_zero():
         return "0"
-    text = format(d.normalize(), "f")
+    text = format(d, "f")  # not normalize(): that rounds to the context's 28 digits
     if "." in text:
         text = text.rstrip("0").rstrip(".")
     return text

@@ -1,8 +1,8 @@
 """Ironclad's webhook signature: RSA (PKCS#1 v1.5) over eventId + body + nonce, and the key cache.
 
 `X-Ironclad-Webhook-Verification` is a JSON object `{nonce, signAlgorithm, signature, encoding}`. The signed
-bytes are the event id, the body as Node's `JSON.stringify` made it, and the nonce, in that order. We try the
-raw body bytes first and fall back to a compact re-serialization of the parsed body (see ironclad-api.md §5.4).
+bytes are the event id, the body as Node's `JSON.stringify` made it, and the nonce, in that order. We try
+the raw body bytes first and fall back to a compact re-serialization of the parsed body (API notes §5.4).
 
 Keys are cached per tenant. When a check fails, the key is fetched again once (single-flight per tenant, and
 at most once per `min_refetch_seconds`), so a rotated key is picked up without a restart while a flood of
@@ -125,7 +125,9 @@ class _Entry:
 class KeyCache:
     """Verification keys by tenant; refetched on a failed check (once, single-flight, rate-bounded)."""
 
-    def __init__(self, *, min_refetch_seconds: float = 1.0, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, *, min_refetch_seconds: float = 1.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._entries: dict[str, _Entry] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._min_refetch = min_refetch_seconds
@@ -151,9 +153,9 @@ class KeyCache:
                 return entry.key
             return await self._fetch(tenant, fetch, generation)
 
-    async def _refetch(self, tenant: str, fetch: KeyFetcher, generation: Any, stale: rsa.RSAPublicKey) -> (
-        rsa.RSAPublicKey | None
-    ):
+    async def _refetch(
+        self, tenant: str, fetch: KeyFetcher, generation: Any, stale: rsa.RSAPublicKey
+    ) -> rsa.RSAPublicKey | None:
         """A fresh key after `stale` failed; None when it was just fetched (or another caller refetched)."""
         async with self._locks.setdefault(tenant, asyncio.Lock()):
             entry = self._entries.get(tenant)
@@ -164,7 +166,12 @@ class KeyCache:
             return await self._fetch(tenant, fetch, generation)
 
     async def check(
-        self, tenant: str, event_id: str, body: bytes, header: SignatureHeader, fetch: KeyFetcher,
+        self,
+        tenant: str,
+        event_id: str,
+        body: bytes,
+        header: SignatureHeader,
+        fetch: KeyFetcher,
         generation: Any = None,
     ) -> bool:
         """True when the signature matches the tenant's key, fetching the key again once if it did not.

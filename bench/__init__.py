@@ -1,0 +1,1 @@
+"""Benchmarks (scripts, not tests): import, remap, and the one-command report."""

@@ -1,0 +1,246 @@
+"""Webhook events become fresh data: each event is resolved into the records it may have changed.
+
+Ironclad's webhooks are thin triggers (ids only), so nothing in them is stored as data:
+- `record_contract_status_changed` names a record: fetch it;
+- workflow events name a workflow: `GET /workflows/{id}` gives its `recordIds`: fetch those.
+
+Events of one tenant arriving within `event_coalesce_seconds` (or until `max_batch` are held) become one
+incremental sync: one run of kind `webhook`, each record fetched once, however many events named it. The
+events stay unacked while they are held and are acked only after every resulting record was confirmed
+published to the mapper; if that fails they are all delivered again. An event for a tenant that is
+disconnected (or has Automatic Sync off) is acked and dropped with a log line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+
+from contracts_common.ironclad import IroncladClient, IroncladNotFound
+from contracts_common.ironclad_access import IroncladAccess, NotConnected
+from contracts_common.messages import FetchedRecord, RunKind, WebhookEvent
+from contracts_common.messaging import Broker, Delivery
+from contracts_common.metrics import RECORDS
+from contracts_common.storage.contracts import Contracts
+from contracts_common.storage.database import Document
+from contracts_common.storage.runs import Runs
+from importer.documents import DocumentStore
+from importer.failures import FAILURES, RunFailurePolicy
+
+log = structlog.get_logger(__name__)
+
+RECORD_ID_KEYS = ("recordID", "recordId", "record_id")
+WORKFLOW_ID_KEYS = ("workflowID", "workflowId", "workflow_id")
+
+
+def _first_str(payload: dict[str, Any], keys: tuple[str, ...]) -> str | None:
+    for key in keys:
+        value = payload.get(key)
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
+@dataclass
+class Targets:
+    """What a batch of events asks us to look at."""
+
+    record_ids: list[str] = field(default_factory=list)
+    workflow_ids: list[str] = field(default_factory=list)
+    ignored: int = 0
+
+
+def targets_of(events: list[WebhookEvent]) -> Targets:
+    out = Targets()
+    for event in events:
+        payload = event.payload
+        record_id = _first_str(payload, RECORD_ID_KEYS)
+        record = payload.get("record")
+        if record_id is None and isinstance(record, dict):
+            record_id = _first_str(record, ("id", *RECORD_ID_KEYS))
+        workflow_id = _first_str(payload, WORKFLOW_ID_KEYS)
+        if record_id is not None:
+            out.record_ids.append(record_id)
+        elif event.event.startswith("workflow_") and workflow_id is not None:
+            out.workflow_ids.append(workflow_id)
+        else:
+            out.ignored += 1
+    out.record_ids = list(dict.fromkeys(out.record_ids))
+    out.workflow_ids = list(dict.fromkeys(out.workflow_ids))
+    return out
+
+
+@dataclass
+class _Batch:
+    events: list[tuple[WebhookEvent, Delivery]] = field(default_factory=list)
+    done: asyncio.Future[None] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+    full: asyncio.Event = field(default_factory=asyncio.Event)
+    closed: bool = False
+
+
+class EventHandlers:
+    def __init__(
+        self,
+        *,
+        access: IroncladAccess,
+        broker: Broker,
+        runs: Runs,
+        contracts: Contracts,
+        documents: DocumentStore,
+        failures: RunFailurePolicy,
+        coalesce_seconds: float,
+        concurrency: int,
+        max_batch: int = 200,
+    ) -> None:
+        self._access = access
+        self._broker = broker
+        self._runs = runs
+        self._contracts = contracts
+        self._documents = documents
+        self._failures = failures
+        self._coalesce = coalesce_seconds
+        self._concurrency = concurrency
+        self._max_batch = max_batch
+        self._pending: dict[str, _Batch] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.flushes = 0
+
+    async def handle(self, message: WebhookEvent, delivery: Delivery) -> None:
+        """Hold the event until its tenant's batch is synced; raising makes the consumer redeliver it."""
+        batch = self._pending.get(message.tenant)
+        if batch is None or batch.closed:
+            batch = _Batch()
+            self._pending[message.tenant] = batch
+            task = asyncio.get_running_loop().create_task(self._flush_later(message.tenant, batch))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        batch.events.append((message, delivery))
+        if len(batch.events) >= self._max_batch:
+            batch.closed = True
+            batch.full.set()
+        # Shielded: a handler cancelled at shutdown must not cancel the batch the others wait for.
+        await asyncio.shield(batch.done)
+
+    async def _flush_later(self, tenant: str, batch: _Batch) -> None:
+        if self._coalesce > 0:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(batch.full.wait(), self._coalesce)
+        batch.closed = True
+        if self._pending.get(tenant) is batch:
+            del self._pending[tenant]
+        try:
+            await self.sync(tenant, [m for m, _ in batch.events], max(d.delivery_count for _, d in batch.events))
+        except BaseException as exc:
+            if not batch.done.done():
+                batch.done.set_exception(exc)
+            if isinstance(exc, asyncio.CancelledError):
+                raise
+            return
+        if not batch.done.done():
+            batch.done.set_result(None)
+
+    async def sync(self, tenant: str, events: list[WebhookEvent], delivery_count: int = 0) -> str | None:
+        """One incremental sync for `events` of `tenant`; returns the run id (None when nothing to fetch)."""
+        self.flushes += 1
+        event_ids = [e.event_id for e in events]
+        try:
+            client, connection = await self._access.client(tenant)
+        except NotConnected as exc:
+            log.info("webhook_events_dropped", tenant=tenant, reason=f"connection {exc.status}", event_ids=event_ids)
+            return None
+        if not (connection.get("automatic_sync") or {}).get("enabled"):
+            log.info("webhook_events_dropped", tenant=tenant, reason="automatic sync off", event_ids=event_ids)
+            return None
+        targets = targets_of(events)
+        run_id: str | None = None
+        delivery = Delivery(message_id=None, delivery_count=delivery_count)
+        try:
+            record_ids = list(targets.record_ids)
+            for workflow_id in targets.workflow_ids:
+                record_ids.extend(await self._workflow_records(client, workflow_id))
+            record_ids = list(dict.fromkeys(record_ids))
+            if not record_ids:
+                log.info("webhook_events_without_records", tenant=tenant, events=len(events), ignored=targets.ignored)
+                return None
+            run = await self._runs.create(tenant, RunKind.WEBHOOK)
+            run_id = str(run["_id"])
+            await self._runs.start(tenant, run_id)
+            await self._runs.plan(tenant, run_id, total=len(record_ids), pages_total=0)
+            log.info(
+                "webhook_sync_started", tenant=tenant, run_id=run_id, events=len(events), records=len(record_ids)
+            )
+            gone = await self._fetch_and_hand_off(tenant, run_id, client, record_ids)
+            if gone:
+                # Deleted in Ironclad since the event: nothing to fetch; the reconciliation marks deletions.
+                await self._runs.add(tenant, run_id, {"expected": -len(gone)})
+                await self._runs.try_finish(tenant, run_id)
+            await self._access.connections.touch_success(tenant)
+            return run_id
+        except FAILURES as exc:
+            try:
+                await self._failures.handle(
+                    exc, tenant=tenant, run_id=run_id, delivery=delivery, generation=connection.get("generation")
+                )
+            except Exception:
+                # Delivered again: this run ends here, the redelivery starts a new one.
+                if run_id is not None:
+                    await self._runs.fail(tenant, run_id, f"retrying after {type(exc).__name__}: {exc}")
+                raise
+            return run_id
+        except Exception as exc:
+            if run_id is not None:
+                await self._runs.fail(tenant, run_id, f"retrying after {type(exc).__name__}: {exc}")
+            raise
+
+    async def _workflow_records(self, client: IroncladClient, workflow_id: str) -> list[str]:
+        try:
+            workflow = await client.get_workflow(workflow_id)
+        except IroncladNotFound:
+            log.info("webhook_workflow_not_found", workflow_id=workflow_id)
+            return []
+        ids = workflow.get("recordIds") or []
+        return [i for i in ids if isinstance(i, str) and i] if isinstance(ids, list) else []
+
+    async def _fetch_and_hand_off(
+        self, tenant: str, run_id: str, client: IroncladClient, record_ids: list[str]
+    ) -> list[str]:
+        """Fetch each record and its documents, publish it to the mapper; returns the ids not found."""
+        stored = await self._contracts.last_updated_of(tenant, record_ids)
+        limit = asyncio.Semaphore(self._concurrency)
+        gone: list[str] = []
+
+        async def one(record_id: str) -> None:
+            async with limit:
+                try:
+                    record = await client.get_record(record_id)
+                except IroncladNotFound:
+                    gone.append(record_id)
+                    return
+                RECORDS.labels(outcome="fetched").inc()
+                known: Document | None = stored.get(record_id)
+                docs = await self._documents.fetch_all(tenant, client, record, known)
+                if docs is not None and docs.downloaded:
+                    await self._runs.add(tenant, run_id, {"documents_downloaded": docs.downloaded})
+                if docs is not None and docs.failures:
+                    await self._runs.add(tenant, run_id, {"documents_failed": len(docs.failures)})
+                await self._broker.publish_with_retry(
+                    FetchedRecord(
+                        tenant=tenant,
+                        run_id=run_id,
+                        record=record,
+                        documents=docs.stored if docs else [],
+                        document_failures=docs.failures if docs else [],
+                        documents_unchanged=docs is None,
+                    ),
+                    headers={"slot": record_id},
+                )
+
+        results = await asyncio.gather(*(one(rid) for rid in record_ids), return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+        return gone
