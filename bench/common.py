@@ -123,14 +123,28 @@ class Simulator:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    async def start(self) -> None:
+    def spawn(self) -> None:
         LOGS.mkdir(parents=True, exist_ok=True)
         logf = (LOGS / f"simulator-{self.port}.log").open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "ironclad_simulator", "--host", "127.0.0.1", "--port", str(self.port),
-             "--no-rate-limits", "--allow-http-targets"],
-            stdout=logf, stderr=subprocess.STDOUT, cwd=REPO,
+            [
+                sys.executable,
+                "-m",
+                "ironclad_simulator",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--no-rate-limits",
+                "--allow-http-targets",
+            ],
+            stdout=logf,
+            stderr=subprocess.STDOUT,
+            cwd=REPO,
         )
+
+    async def start(self) -> None:
+        self.spawn()
         async with aiohttp.ClientSession() as session:
             deadline = time.monotonic() + 30
             while True:
@@ -164,8 +178,15 @@ async def simulator() -> AsyncIterator[Simulator]:
         sim.stop()
 
 
-async def new_company(ctl: Any, records: int, *, seed: int = 1, document_ratio: float = DOC_RATIO,
-                      min_bytes: int = DOC_MIN, max_bytes: int = DOC_MAX) -> dict[str, Any]:
+async def new_company(
+    ctl: Any,
+    records: int,
+    *,
+    seed: int = 1,
+    document_ratio: float = DOC_RATIO,
+    min_bytes: int = DOC_MIN,
+    max_bytes: int = DOC_MAX,
+) -> dict[str, Any]:
     """A fresh company with an app holding every scope, seeded with `records` records."""
     from contracts_common.ironclad import ALL_SCOPES
 
@@ -173,8 +194,14 @@ async def new_company(ctl: Any, records: int, *, seed: int = 1, document_ratio: 
     created = 0
     while created < records:  # in slices, so one control call never holds the simulator for long
         n = min(5_000, records - created)
-        await ctl.seed(company["company_id"], n, seed=seed + created, document_ratio=document_ratio,
-                       min_document_bytes=min_bytes, max_document_bytes=max_bytes)
+        await ctl.seed(
+            company["company_id"],
+            n,
+            seed=seed + created,
+            document_ratio=document_ratio,
+            min_document_bytes=min_bytes,
+            max_document_bytes=max_bytes,
+        )
         created += n
     return company
 
@@ -210,20 +237,26 @@ def service_urls() -> tuple[str, str]:
 
 
 @asynccontextmanager
-async def services(sim: Simulator, *, importers: int = 1, mappers: int = 1,
-                   importer_env: dict[str, str] | None = None) -> AsyncIterator[Services]:
+async def services(
+    sim: Simulator, *, importers: int = 1, mappers: int = 1, importer_env: dict[str, str] | None = None
+) -> AsyncIterator[Services]:
     amqp, mongo = service_urls()
-    stack = Stack(amqp_url=amqp, mongodb_url=mongo, prefix="bench" + os.urandom(4).hex(), simulator_url=sim.url)
+    stack = Stack(
+        amqp_url=amqp, mongodb_url=mongo, prefix="bench" + os.urandom(4).hex(), simulator_url=sim.url
+    )
     LOGS.mkdir(parents=True, exist_ok=True)
     gateway = ServiceProcess("gateway", stack.env(**SERVICE_ENV), LOGS).start()
     ports = [free_port() for _ in range(importers)]
     imps = [
-        ServiceProcess("importer", stack.env(**SERVICE_ENV, HEALTH_PORT=port, **(importer_env or {})), LOGS).start()
+        ServiceProcess(
+            "importer", stack.env(**SERVICE_ENV, HEALTH_PORT=port, **(importer_env or {})), LOGS
+        ).start()
         for port in ports
     ]
     mapper_ports = [free_port() for _ in range(mappers)]
     maps = [
-        ServiceProcess("mapper", stack.env(**SERVICE_ENV, HEALTH_PORT=port), LOGS).start() for port in mapper_ports
+        ServiceProcess("mapper", stack.env(**SERVICE_ENV, HEALTH_PORT=port), LOGS).start()
+        for port in mapper_ports
     ]
     session = aiohttp.ClientSession(headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
     api = AdminApi(f"http://127.0.0.1:{stack.gateway_port}", session)
@@ -245,7 +278,8 @@ async def _wait_ready(world: Services) -> None:
             if p.proc is not None and p.proc.poll() is not None:
                 raise RuntimeError(f"{p.name} exited early: {p.logs()[-2000:]}")
         urls = [world.api.base + "/readyz"] + [
-            f"http://127.0.0.1:{port}/readyz" for port in world.importer_metrics_ports + world.mapper_metrics_ports
+            f"http://127.0.0.1:{port}/readyz"
+            for port in world.importer_metrics_ports + world.mapper_metrics_ports
         ]
         ok = True
         for url in urls:
@@ -269,7 +303,9 @@ async def connect(world: Services, company: dict[str, Any]) -> None:
         raise RuntimeError(f"connect failed: {answer}")
 
 
-async def wait_terminal(world: Services, run_id: str, timeout: float, *, interval: float = 0.5) -> dict[str, Any]:
+async def wait_terminal(
+    world: Services, run_id: str, timeout: float, *, interval: float = 0.5
+) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while True:
         run = await world.api.run(TENANT, run_id)
@@ -294,7 +330,9 @@ async def count_contracts(world: Services) -> int:
 async def scrape_latency(world: Services) -> dict[str, list[tuple[float, float]]]:
     """The importers' Ironclad request-duration histograms (cumulative bucket counts) by endpoint, summed."""
     out: dict[str, dict[float, float]] = {}
-    pattern = re.compile(r'contracts_ironclad_request_seconds_bucket\{endpoint="([^"]+)",le="([^"]+)"\} (\S+)')
+    pattern = re.compile(
+        r'contracts_ironclad_request_seconds_bucket\{endpoint="([^"]+)",le="([^"]+)"\} (\S+)'
+    )
     async with aiohttp.ClientSession() as session:
         for port in world.importer_metrics_ports:
             try:
@@ -338,10 +376,13 @@ async def versions() -> dict[str, str]:
         import aio_pika
 
         conn = await aio_pika.connect(amqp)
-        props: dict[str, Any] = dict(getattr(conn.transport.connection, "server_properties", {}) or {})
+        underlay = getattr(conn.transport, "connection", None)
+        props: dict[str, Any] = dict(getattr(underlay, "server_properties", {}) or {})
         product = props.get("product", b"?")
         version = props.get("version", b"?")
-        out["amqp_server"] = " ".join(v.decode() if isinstance(v, bytes) else str(v) for v in (product, version))
+        out["amqp_server"] = " ".join(
+            v.decode() if isinstance(v, bytes) else str(v) for v in (product, version)
+        )
         await conn.close()
     except Exception as exc:
         out["amqp_server"] = f"unknown ({type(exc).__name__})"
@@ -351,7 +392,9 @@ async def versions() -> dict[str, str]:
         client: AsyncMongoClient[Any] = AsyncMongoClient(mongo)
         info = await client.admin.command("buildInfo")
         hello = await client.admin.command("hello")
-        out["mongodb_server"] = f"{info.get('version', '?')} (maxWireVersion {hello.get('maxWireVersion', '?')})"
+        out["mongodb_server"] = (
+            f"{info.get('version', '?')} (maxWireVersion {hello.get('maxWireVersion', '?')})"
+        )
         for key in ("gitVersion", "versionName", "secantus"):
             if key in info:
                 out["mongodb_server"] += f", {key}={info[key]}"

@@ -93,16 +93,28 @@ async def pipeline_import(
         "stored": stored,
         "records_per_second": round(stored / elapsed, 1),
         "status": run["status"],
-        "run": {k: run.get(k) for k in ("fetched", "created", "updated", "failed", "documents_downloaded",
-                                         "documents_failed", "error")},
+        "run": {
+            k: run.get(k)
+            for k in (
+                "fetched",
+                "created",
+                "updated",
+                "failed",
+                "documents_downloaded",
+                "documents_failed",
+                "error",
+            )
+        },
         "peak_rss_mb": peaks,
         "rss_samples": sampler.samples,
         "ironclad_latency_buckets": latency,
         "ironclad_requests": sum(stats["requests"].values()),
         "ironclad_429": sum(stats["rate_limited"].values()),
     }
-    log(f"{label}: {stored} stored in {elapsed:.1f}s = {result['records_per_second']} rec/s, status {run['status']},"
-        f" peak RSS {peaks}")
+    log(
+        f"{label}: {stored} stored in {elapsed:.1f}s = {result['records_per_second']} rec/s,"
+        f" status {run['status']}, peak RSS {peaks}"
+    )
     return result
 
 
@@ -122,9 +134,14 @@ async def naive_baseline(records: int, *, timeout: float = 900.0) -> dict[str, A
         await ctl.set_config(rate_limits_enabled=False, latency_ms=0)
         company = await new_company(ctl, records)
         app = company["apps"][0]
-        async with session.post(f"{sim.url}/oauth/token", json={
-            "grant_type": "client_credentials", "client_id": app["client_id"], "client_secret": app["client_secret"],
-        }) as resp:
+        async with session.post(
+            f"{sim.url}/oauth/token",
+            json={
+                "grant_type": "client_credentials",
+                "client_id": app["client_id"],
+                "client_secret": app["client_secret"],
+            },
+        ) as resp:
             token = (await resp.json())["access_token"]
         headers = {"Authorization": f"Bearer {token}", "x-as-user-email": company["users"][0]["email"]}
         client: AsyncMongoClient[Any] = AsyncMongoClient(mongo, tz_aware=True)
@@ -140,9 +157,16 @@ async def naive_baseline(records: int, *, timeout: float = 900.0) -> dict[str, A
         try:
             while True:
                 ts = time.monotonic()
-                async with session.get(f"{api}/records", headers=headers, params={
-                    "page": str(page), "pageSize": "100", "sortField": "lastUpdated", "sortDirection": "DESC",
-                }) as resp:
+                async with session.get(
+                    f"{api}/records",
+                    headers=headers,
+                    params={
+                        "page": str(page),
+                        "pageSize": "100",
+                        "sortField": "lastUpdated",
+                        "sortDirection": "DESC",
+                    },
+                ) as resp:
                     resp.raise_for_status()
                     body = await resp.json()
                 lat["list_page"].append(time.monotonic() - ts)
@@ -151,8 +175,9 @@ async def naive_baseline(records: int, *, timeout: float = 900.0) -> dict[str, A
                     for key in document_keys(record):
                         ts = time.monotonic()
                         digest, size = hashlib.sha256(), 0
-                        async with session.get(f"{api}/records/{record['id']}/attachments/{key}",
-                                               headers=headers) as resp:
+                        async with session.get(
+                            f"{api}/records/{record['id']}/attachments/{key}", headers=headers
+                        ) as resp:
                             resp.raise_for_status()
                             upload = bucket.open_upload_stream(key, metadata={"record_id": record["id"]})
                             async for chunk in resp.content.iter_chunked(256 * 1024):
@@ -163,15 +188,22 @@ async def naive_baseline(records: int, *, timeout: float = 900.0) -> dict[str, A
                                 lat["gridfs_write"].append(time.monotonic() - tw)
                             await upload.close()
                         lat["download"].append(time.monotonic() - ts)
-                        attachments.append({"key": key, "file_id": upload._id, "size": size,
-                                            "sha256": digest.hexdigest()})
+                        attachments.append(
+                            {"key": key, "file_id": upload._id, "size": size, "sha256": digest.hexdigest()}
+                        )
                         docs += 1
-                    result = mapping.apply(record)
+                    mapped = mapping.apply(record)
                     ts = time.monotonic()
                     await db.contracts.update_one(
                         {"tenant": TENANT, "ironclad.id": record["id"]},
-                        {"$set": {"raw": record, "fields": result.fields, "attachments": attachments,
-                                  "ironclad": {"id": record["id"], "lastUpdated": record["lastUpdated"]}}},
+                        {
+                            "$set": {
+                                "raw": record,
+                                "fields": mapped.fields,
+                                "attachments": attachments,
+                                "ironclad": {"id": record["id"], "lastUpdated": record["lastUpdated"]},
+                            }
+                        },
                         upsert=True,
                     )
                     lat["update_one"].append(time.monotonic() - ts)
@@ -206,7 +238,9 @@ def _bucket_of(key: str) -> str:
     return bucket_for(method, template)
 
 
-async def real_limits_window(records: int, *, window: float = 90.0, latency_ms: float = 200.0) -> dict[str, Any]:
+async def real_limits_window(
+    records: int, *, window: float = 90.0, latency_ms: float = 200.0
+) -> dict[str, Any]:
     """Ironclad's limits on in the simulator and in our importer; sample the simulator's counters."""
     async with simulator() as sim, aiohttp.ClientSession() as session:
         ctl = await _controller(session, sim.url)
@@ -218,8 +252,10 @@ async def real_limits_window(records: int, *, window: float = 90.0, latency_ms: 
         async with services(sim) as world:
             await connect(world, company)
             await ctl.reset_stats()
-            log(f"limits: real limits {limits['records_read']} GET records/min, {latency_ms} ms latency, "
-                f"{window:.0f} s window")
+            log(
+                f"limits: real limits {limits['records_read']} GET records/min, {latency_ms} ms latency, "
+                f"{window:.0f} s window"
+            )
             t0 = time.monotonic()
             run_id = await world.api.start_import(TENANT)
             timeline: list[dict[str, Any]] = []
@@ -229,12 +265,15 @@ async def real_limits_window(records: int, *, window: float = 90.0, latency_ms: 
                 for key, n in stats["requests"].items():
                     b = _bucket_of(key)
                     by_bucket[b] = by_bucket.get(b, 0) + n
-                timeline.append({"t": round(now, 2), "requests": by_bucket, "rate_limited": stats["rate_limited"]})
+                timeline.append(
+                    {"t": round(now, 2), "requests": by_bucket, "rate_limited": stats["rate_limited"]}
+                )
                 await asyncio.sleep(2.0)
             stats = await ctl.company_stats(cid)
             elapsed = time.monotonic() - t0
             run = await world.api.run(TENANT, run_id)
             stored = await count_contracts(world)
+            latency = await scrape_latency(world)
     totals: dict[str, int] = {}
     for key, n in stats["requests"].items():
         b = _bucket_of(key)
@@ -267,9 +306,12 @@ async def real_limits_window(records: int, *, window: float = 90.0, latency_ms: 
         "records_per_second_in_window": round(stored / elapsed, 1),
         "run_status_at_end": run["status"],
         "timeline": timeline,
+        "ironclad_latency_buckets": latency,
     }
-    log(f"limits: {accepted_per_min:.0f} GET records/min of {limits['records_read']} "
-        f"({result['budget_share']:.0%}), {result['total_429']} x 429, {stored} records stored")
+    log(
+        f"limits: {accepted_per_min:.0f} GET records/min of {limits['records_read']} "
+        f"({result['budget_share']:.0%}), {result['total_429']} x 429, {stored} records stored"
+    )
     return result
 
 
@@ -290,7 +332,11 @@ def summary(data: dict[str, Any]) -> dict[str, Any]:
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     records = args.records or (1_000 if args.quick else 10_000)
     window = args.window or (45.0 if args.quick else 90.0)
-    data: dict[str, Any] = {"records": records, "document_ratio": DOC_RATIO, "document_bytes": [DOC_MIN, DOC_MAX]}
+    data: dict[str, Any] = {
+        "records": records,
+        "document_ratio": DOC_RATIO,
+        "document_bytes": [DOC_MIN, DOC_MAX],
+    }
     data["pipeline"] = await pipeline_import(records, timeout=args.timeout)
     if not args.skip_baseline:
         data["naive"] = await naive_baseline(records, timeout=args.timeout)
@@ -301,11 +347,18 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m bench.import_bench", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--records", type=int, default=None, help="records to seed (default 10000; 1000 with --quick)")
+    p = argparse.ArgumentParser(
+        prog="python -m bench.import_bench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--records", type=int, default=None, help="records to seed (default 10000; 1000 with --quick)"
+    )
     p.add_argument("--quick", action="store_true", help="smoke run: 1000 records, 45 s rate-limit window")
-    p.add_argument("--window", type=float, default=None, help="seconds under real limits (default 90; 45 quick)")
+    p.add_argument(
+        "--window", type=float, default=None, help="seconds under real limits (default 90; 45 quick)"
+    )
     p.add_argument("--timeout", type=float, default=900.0, help="cap per import/baseline run, seconds")
     p.add_argument("--skip-baseline", action="store_true")
     p.add_argument("--skip-limits", action="store_true")

@@ -29,19 +29,33 @@ from bench.common import (
 )
 
 
-async def _list_all(sim_url: str, session: aiohttp.ClientSession, company: dict[str, Any]) -> list[dict[str, Any]]:
+async def _list_all(
+    sim_url: str, session: aiohttp.ClientSession, company: dict[str, Any]
+) -> list[dict[str, Any]]:
     app = company["apps"][0]
-    async with session.post(f"{sim_url}/oauth/token", json={
-        "grant_type": "client_credentials", "client_id": app["client_id"], "client_secret": app["client_secret"],
-    }) as resp:
+    async with session.post(
+        f"{sim_url}/oauth/token",
+        json={
+            "grant_type": "client_credentials",
+            "client_id": app["client_id"],
+            "client_secret": app["client_secret"],
+        },
+    ) as resp:
         token = (await resp.json())["access_token"]
     headers = {"Authorization": f"Bearer {token}", "x-as-user-email": company["users"][0]["email"]}
     out: list[dict[str, Any]] = []
     page = 0
     while True:
-        async with session.get(f"{sim_url}/public/api/v1/records", headers=headers, params={
-            "page": str(page), "pageSize": "100", "sortField": "lastUpdated", "sortDirection": "DESC",
-        }) as resp:
+        async with session.get(
+            f"{sim_url}/public/api/v1/records",
+            headers=headers,
+            params={
+                "page": str(page),
+                "pageSize": "100",
+                "sortField": "lastUpdated",
+                "sortDirection": "DESC",
+            },
+        ) as resp:
             resp.raise_for_status()
             body = await resp.json()
         out.extend(body["list"])
@@ -50,7 +64,9 @@ async def _list_all(sim_url: str, session: aiohttp.ClientSession, company: dict[
         page += 1
 
 
-def contract_document(record: dict[str, Any], fields: dict[str, Any], errors: list[dict[str, Any]]) -> dict[str, Any]:
+def contract_document(
+    record: dict[str, Any], fields: dict[str, Any], errors: list[dict[str, Any]]
+) -> dict[str, Any]:
     """What `Contracts.upsert_record` inserts for a new record with no documents."""
     from contracts_common.storage.contracts import ironclad_summary, parse_timestamp
     from contracts_common.timeutil import utcnow
@@ -94,8 +110,8 @@ async def remap(contracts: int, *, timeout: float = 600.0) -> dict[str, Any]:
             ts = time.monotonic()
             batch: list[dict[str, Any]] = []
             for record in records:
-                result = mapping.apply(record)
-                batch.append(contract_document(record, result.fields, [error_dict(e) for e in result.errors]))
+                mapped = mapping.apply(record)
+                batch.append(contract_document(record, mapped.fields, [error_dict(e) for e in mapped.errors]))
                 if len(batch) == 500:
                     await db.contracts.insert_many(batch, ordered=False)
                     batch = []
@@ -134,14 +150,19 @@ async def remap(contracts: int, *, timeout: float = 600.0) -> dict[str, Any]:
         "run": {k: run.get(k) for k in ("fetched", "updated", "unchanged", "failed", "error")},
         "mapper_peak_rss_mb": peaks.get("mapper"),
     }
-    log(f"remap: {remapped} re-mapped in {elapsed:.1f}s = {result['contracts_per_second']} contracts/s "
-        f"({run['status']})")
+    log(
+        f"remap: {remapped} re-mapped in {elapsed:.1f}s = {result['contracts_per_second']} contracts/s "
+        f"({run['status']})"
+    )
     return result
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(prog="python -m bench.remap_bench", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m bench.remap_bench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--contracts", type=int, default=None, help="stored contracts (default 10000; 1000 quick)")
     p.add_argument("--quick", action="store_true")
     p.add_argument("--timeout", type=float, default=600.0)

@@ -34,6 +34,7 @@ FAST_ENV: dict[str, str] = {
     "MAX_RETRIES": "3",
     "SCHEDULER_ENABLED": "false",
     "LOG_FORMAT": "json",
+    "LOG_LEVEL": "DEBUG",
 }
 
 

@@ -50,7 +50,14 @@ async def test_r9_killed_import_resumes_from_checkpoint(
     assert len(done_before) < 20, "the import finished before the kill; make it slower"
 
     await procs.start("importer", **settings)
-    run = await api.wait_run(TENANT, run_id, timeout=60)
+    try:
+        run = await api.wait_run(TENANT, run_id, timeout=15)
+    except AssertionError:
+        from tests.fault._diag import diag
+        from tests.fault._diag import probe_writes, spy
+        spy(procs)
+        print("DIAG", done_before, await diag(procs.stack, db, run_id, sim, cid), await probe_writes(db, run_id))
+        raise
     await assert_exact(db, sim, cid, run)
 
     after = (await company_stats(sim, cid))["pages_requested"][requested_before:]

@@ -8,7 +8,7 @@ import aiohttp
 from contracts_common.crypto import SecretBox
 from contracts_common.ironclad import RetryPolicy, TokenCache
 from contracts_common.ironclad_access import IroncladAccess, build_rate_limiter
-from contracts_common.messages import PageTask, StartRun, WritebackTask
+from contracts_common.messages import PageTask, StartRun, WebhookEvent, WritebackTask
 from contracts_common.runtime import Runtime
 from contracts_common.settings import ImporterSettings
 from contracts_common.storage.connections import Connections
@@ -17,9 +17,11 @@ from contracts_common.storage.leases import Leases
 from contracts_common.storage.runs import Runs
 
 from importer.documents import DocumentStore
+from importer.events import EventHandlers
 from importer.failures import RunFailurePolicy
 from importer.listing import ListingHandlers
 from importer.scheduler import Scheduler
+from importer.webhook_health import WebhookHealth
 from importer.writeback import WritebackHandlers
 
 
@@ -59,6 +61,21 @@ async def setup(runtime: Runtime) -> None:
     )
     await runtime.broker.consume(StartRun, listing.start_run, prefetch=2)
     await runtime.broker.consume(PageTask, listing.process_page, prefetch=max(2, settings.ironclad_concurrency // 2))
+    events = EventHandlers(
+        access=access,
+        broker=runtime.broker,
+        runs=runs,
+        contracts=Contracts(runtime.db),
+        documents=DocumentStore(runtime.db),
+        failures=failures,
+        coalesce_seconds=settings.event_coalesce_seconds,
+        concurrency=settings.ironclad_concurrency,
+    )
+    # A large prefetch: events are held unacked while a tenant's burst is coalesced.
+    await runtime.broker.consume(WebhookEvent, events.handle, prefetch=256)
+    leases = Leases(runtime.db, runtime.instance)
+    health = WebhookHealth(db=runtime.db, access=access, leases=leases, settings=settings)
+    runtime.background.append(asyncio.create_task(health.run_forever()))
     writeback = WritebackHandlers(access=access, db=runtime.db, delivery_limit=settings.delivery_limit)
     await runtime.broker.consume(WritebackTask, writeback.handle, prefetch=2)
     if settings.scheduler_enabled:

@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
-
 from contracts_common.ironclad import IroncladClient, IroncladNotFound
 from contracts_common.ironclad_access import IroncladAccess, NotConnected
 from contracts_common.messages import FetchedRecord, RunKind, WebhookEvent
@@ -28,6 +27,7 @@ from contracts_common.metrics import RECORDS
 from contracts_common.storage.contracts import Contracts
 from contracts_common.storage.database import Document
 from contracts_common.storage.runs import Runs
+
 from importer.documents import DocumentStore
 from importer.failures import FAILURES, RunFailurePolicy
 
@@ -133,7 +133,9 @@ class EventHandlers:
         if self._pending.get(tenant) is batch:
             del self._pending[tenant]
         try:
-            await self.sync(tenant, [m for m, _ in batch.events], max(d.delivery_count for _, d in batch.events))
+            await self.sync(
+                tenant, [m for m, _ in batch.events], max(d.delivery_count for _, d in batch.events)
+            )
         except BaseException as exc:
             if not batch.done.done():
                 batch.done.set_exception(exc)
@@ -150,10 +152,17 @@ class EventHandlers:
         try:
             client, connection = await self._access.client(tenant)
         except NotConnected as exc:
-            log.info("webhook_events_dropped", tenant=tenant, reason=f"connection {exc.status}", event_ids=event_ids)
+            log.info(
+                "webhook_events_dropped",
+                tenant=tenant,
+                reason=f"connection {exc.status}",
+                event_ids=event_ids,
+            )
             return None
         if not (connection.get("automatic_sync") or {}).get("enabled"):
-            log.info("webhook_events_dropped", tenant=tenant, reason="automatic sync off", event_ids=event_ids)
+            log.info(
+                "webhook_events_dropped", tenant=tenant, reason="automatic sync off", event_ids=event_ids
+            )
             return None
         targets = targets_of(events)
         run_id: str | None = None
@@ -164,14 +173,23 @@ class EventHandlers:
                 record_ids.extend(await self._workflow_records(client, workflow_id))
             record_ids = list(dict.fromkeys(record_ids))
             if not record_ids:
-                log.info("webhook_events_without_records", tenant=tenant, events=len(events), ignored=targets.ignored)
+                log.info(
+                    "webhook_events_without_records",
+                    tenant=tenant,
+                    events=len(events),
+                    ignored=targets.ignored,
+                )
                 return None
             run = await self._runs.create(tenant, RunKind.WEBHOOK)
             run_id = str(run["_id"])
             await self._runs.start(tenant, run_id)
             await self._runs.plan(tenant, run_id, total=len(record_ids), pages_total=0)
             log.info(
-                "webhook_sync_started", tenant=tenant, run_id=run_id, events=len(events), records=len(record_ids)
+                "webhook_sync_started",
+                tenant=tenant,
+                run_id=run_id,
+                events=len(events),
+                records=len(record_ids),
             )
             gone = await self._fetch_and_hand_off(tenant, run_id, client, record_ids)
             if gone:
@@ -183,7 +201,11 @@ class EventHandlers:
         except FAILURES as exc:
             try:
                 await self._failures.handle(
-                    exc, tenant=tenant, run_id=run_id, delivery=delivery, generation=connection.get("generation")
+                    exc,
+                    tenant=tenant,
+                    run_id=run_id,
+                    delivery=delivery,
+                    generation=connection.get("generation"),
                 )
             except Exception:
                 # Delivered again: this run ends here, the redelivery starts a new one.

@@ -108,7 +108,15 @@ class Runs:
         now = utcnow()
         return await self._db.runs.find_one_and_update(
             {"_id": run_id, "tenant": tenant, "status": {"$in": ACTIVE}},
-            {"$set": {"status": RunStatus.RUNNING.value, "updated_at": now}, "$min": {"started_at": now}},
+            [
+                {
+                    "$set": {
+                        "status": RunStatus.RUNNING.value,
+                        "updated_at": now,
+                        "started_at": {"$ifNull": ["$started_at", now]},
+                    }
+                }
+            ],
             return_document=ReturnDocument.AFTER,
         )
 

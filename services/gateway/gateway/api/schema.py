@@ -67,3 +67,19 @@ async def ironclad_fields(request: web.Request) -> web.Response:
             "fetched_at": iso(doc["fetched_at"]),
         }
     )
+
+
+@routes.get("/api/v1/tenants/{tenant}/field-mapping/suggestions")
+async def mapping_suggestions(request: web.Request) -> web.Response:
+    """The rules suggested from the cached Ironclad schema, each with why (the admin page marks them)."""
+    doc = await cached_schema(deps(request), request.match_info["tenant"])
+    suggestions = suggest_mapping(doc["metadata"]) if doc else []
+    return web.json_response(
+        {
+            "items": [
+                {"rule": s.rule.model_dump(mode="json", exclude_none=True), "reason": s.reason}
+                for s in suggestions
+            ],
+            "schema_fetched_at": iso(doc["fetched_at"]) if doc else None,
+        }
+    )

@@ -16,6 +16,7 @@ import mimetypes
 import os
 import re
 import uuid
+from urllib.parse import unquote
 from typing import Annotated, Any
 
 import structlog
@@ -145,6 +146,26 @@ def public_writeback(doc: Document) -> dict[str, Any]:
     return out
 
 
+async def _replay(
+    d: GatewayDeps, tenant: str, operation_id: str | None, action: str, contract: Document
+) -> web.Response | None:
+    """The answer for an operation id asked before (same action and contract), else None."""
+    if operation_id is None:
+        return None
+    existing = await d.db.writebacks.find_one({"tenant": tenant, "operation_id": operation_id})
+    if existing is None:
+        return None
+    if existing["action"] != action or existing["contract_id"] != str(contract["_id"]):
+        raise ApiError(
+            409,
+            "OPERATION_ID_IN_USE",
+            "This operation_id was already used for another write-back.",
+            {"operation_id": operation_id},
+        )
+    body = {"operation_id": operation_id, "status": existing["status"], "already_queued": True}
+    return web.json_response(body, status=202)
+
+
 async def _queue(
     d: GatewayDeps,
     tenant: str,
@@ -175,17 +196,10 @@ async def _queue(
     try:
         await d.db.writebacks.insert_one(doc)
     except DuplicateKeyError as exc:
-        existing = await d.db.writebacks.find_one({"tenant": tenant, "operation_id": operation_id})
-        if existing is None or existing["action"] != action or existing["contract_id"] != contract_id:
-            raise ApiError(
-                409,
-                "OPERATION_ID_IN_USE",
-                "This operation_id was already used for another write-back.",
-                {"operation_id": operation_id},
-            ) from exc
-        return web.json_response(
-            {"operation_id": operation_id, "status": existing["status"], "already_queued": True}, status=202
-        )
+        replay = await _replay(d, tenant, operation_id, action, contract)
+        if replay is None:  # deleted in between
+            raise ApiError(503, "TRY_AGAIN", "The operation changed meanwhile; try again.") from exc
+        return replay
     task = WritebackTask(
         tenant=tenant,
         operation_id=operation_id,
@@ -223,6 +237,8 @@ async def create_record(request: web.Request) -> web.Response:
     body = await parse_body(request, CreateRecordRequest)
     await _require_scope(d, tenant, "create_record")
     contract = await _contract(d, tenant, request.match_info["contract_id"])
+    if (replay := await _replay(d, tenant, body.operation_id, "create_record", contract)) is not None:
+        return replay
     if (linked := _linked_record(contract)) is not None:
         raise ApiError(
             409,
@@ -257,6 +273,8 @@ async def update_record(request: web.Request) -> web.Response:
     )
     await _require_scope(d, tenant, "update_record")
     contract = await _contract(d, tenant, request.match_info["contract_id"])
+    if (replay := await _replay(d, tenant, body.operation_id, "update_record", contract)) is not None:
+        return replay
     if _linked_record(contract) is None:
         raise ApiError(
             409,
@@ -268,7 +286,9 @@ async def update_record(request: web.Request) -> web.Response:
 
 
 def _clean_filename(raw: str | None) -> str:
-    name = os.path.basename((raw or "").replace("\\", "/"))
+    # Some clients (aiohttp's FormData among them) percent-encode a non-ASCII filename in the plain
+    # `filename` parameter; browsers send it as UTF-8. Decoding leaves names without escapes alone.
+    name = os.path.basename(unquote(raw or "").replace("\\", "/"))
     name = "".join(c for c in name if c.isprintable()).strip()[:255]
     if not name:
         raise ApiError(422, "VALIDATION_FAILED", "The file part needs a filename.", {"field": "file"})
