@@ -34,7 +34,7 @@ from pydantic import ValidationError
 from contracts_common.logging import CONTEXT_KEYS, bound_context, current_context
 from contracts_common.messages import Message
 from contracts_common.messaging.topology import Topology
-from contracts_common.metrics import MESSAGES_HANDLED, PUBLISH_FAILURES
+from contracts_common.metrics import MESSAGES_HANDLED, PUBLISH_FAILURES, QUEUE_LAG_SECONDS
 
 log = structlog.get_logger(__name__)
 
@@ -264,6 +264,9 @@ class Consumer(Generic[M]):
         raw_count = headers.get("x-delivery-count", 0)
         count = int(raw_count) if isinstance(raw_count, int | str) else 0
         suffix = self._type.queue
+        if incoming.timestamp is not None:
+            lag = time.time() - incoming.timestamp.timestamp()
+            QUEUE_LAG_SECONDS.labels(queue=suffix).observe(max(0.0, lag))
         with bound_context(context):
             try:
                 message = self._type.model_validate_json(incoming.body)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from aiohttp import web
 from bson import ObjectId
 from bson.errors import InvalidId
@@ -12,6 +14,12 @@ from gateway.deps import deps
 from gateway.errors import ApiError
 
 routes = web.RouteTableDef()
+
+
+def attachment_disposition(filename: str) -> str:
+    """An ASCII fallback name for old clients and the exact UTF-8 name (RFC 6266), never header injection."""
+    fallback = "".join(c if 32 <= ord(c) < 127 and c not in '"\\' else "_" for c in filename) or "document"
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
 @routes.get("/api/v1/tenants/{tenant}/contracts")
@@ -63,7 +71,7 @@ async def get_attachment(request: web.Request) -> web.StreamResponse:
         headers={
             "Content-Type": attachment["content_type"],
             "Content-Length": str(attachment["size"]),
-            "Content-Disposition": f'attachment; filename="{attachment["filename"]}"',
+            "Content-Disposition": attachment_disposition(attachment["filename"]),
             "X-Content-SHA256": attachment["sha256"],
         }
     )

@@ -1,0 +1,149 @@
+"""Operator CLI: `python -m contracts_common.ops <command>`.
+
+  queues                       depth and consumers of every queue and dead-letter queue
+  dlq show QUEUE [--limit N]   the dead-lettered messages of QUEUE (e.g. importer.pages), with their reasons
+  dlq replay QUEUE [--limit N] move dead-lettered messages back to QUEUE (confirmed publish, then ack)
+  reconcile TENANT             start a reconciliation for a tenant now
+
+Reads the same settings as the services (AMQP_URL, MONGODB_URL, QUEUE_PREFIX, ...).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from typing import Any
+
+import aio_pika
+
+from contracts_common.commands import start_reconcile
+from contracts_common.messaging import QUEUE_SUFFIXES, Broker, Topology
+from contracts_common.settings import SharedSettings
+from contracts_common.storage.database import Database
+
+
+def _topology(settings: SharedSettings) -> Topology:
+    return Topology(settings.queue_prefix, settings.delivery_limit)
+
+
+async def queues(settings: SharedSettings) -> list[dict[str, Any]]:
+    topology = _topology(settings)
+    rows = []
+    connection = await aio_pika.connect(settings.amqp_url)
+    async with connection:
+        channel = await connection.channel()
+        for suffix in QUEUE_SUFFIXES:
+            for name in (topology.queue(suffix), topology.dead_letter_queue(suffix)):
+                queue = await channel.declare_queue(name, passive=True)
+                result = queue.declaration_result
+                rows.append(
+                    {"queue": name, "messages": result.message_count, "consumers": result.consumer_count}
+                )
+    return rows
+
+
+async def dlq_show(settings: SharedSettings, suffix: str, limit: int) -> list[dict[str, Any]]:
+    """Peek: read up to `limit` dead-lettered messages and put every one back (requeue)."""
+    topology = _topology(settings)
+    shown: list[dict[str, Any]] = []
+    connection = await aio_pika.connect(settings.amqp_url)
+    async with connection:
+        channel = await connection.channel()
+        queue = await channel.declare_queue(topology.dead_letter_queue(suffix), passive=True)
+        held = []
+        for _ in range(limit):
+            message = await queue.get(no_ack=False, fail=False)
+            if message is None:
+                break
+            held.append(message)
+            headers = dict(message.headers or {})
+            shown.append(
+                {
+                    "message_id": message.message_id,
+                    "reason": headers.get("x-error-reason") or headers.get("x-first-death-reason"),
+                    "tenant": headers.get("tenant"),
+                    "body": message.body.decode(errors="replace")[:2000],
+                }
+            )
+        for message in held:
+            await message.nack(requeue=True)
+    return shown
+
+
+async def dlq_replay(settings: SharedSettings, suffix: str, limit: int) -> int:
+    """Move dead-lettered messages back to their queue: publish confirmed first, then ack the copy."""
+    topology = _topology(settings)
+    moved = 0
+    connection = await aio_pika.connect(settings.amqp_url)
+    async with connection:
+        channel = await connection.channel(publisher_confirms=True)
+        exchange = await channel.get_exchange(topology.exchange)
+        queue = await channel.declare_queue(topology.dead_letter_queue(suffix), passive=True)
+        for _ in range(limit):
+            message = await queue.get(no_ack=False, fail=False)
+            if message is None:
+                break
+            headers = {k: v for k, v in (message.headers or {}).items() if not k.startswith("x-")}
+            headers["replayed"] = True
+            await exchange.publish(
+                aio_pika.Message(
+                    message.body,
+                    content_type=message.content_type,
+                    delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                    message_id=message.message_id,
+                    headers=headers,
+                ),
+                routing_key=topology.queue(suffix),
+                mandatory=True,
+            )
+            await message.ack()
+            moved += 1
+    return moved
+
+
+async def reconcile(settings: SharedSettings, tenant: str) -> dict[str, Any]:
+    db = Database.connect(settings.mongodb_url, settings.mongodb_database)
+    broker = Broker(settings.amqp_url, _topology(settings), prefetch=1, name="ops-cli")
+    await broker.connect()
+    try:
+        run, started = await start_reconcile(db, broker, tenant)
+    finally:
+        await broker.close()
+        await db.close()
+    return {"run_id": run["_id"], "started": started, "status": run["status"]}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m contracts_common.ops",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("queues")
+    dlq = sub.add_parser("dlq")
+    dlq.add_argument("action", choices=["show", "replay"])
+    dlq.add_argument("queue", choices=list(QUEUE_SUFFIXES))
+    dlq.add_argument("--limit", type=int, default=20)
+    rec = sub.add_parser("reconcile")
+    rec.add_argument("tenant")
+    args = parser.parse_args(argv)
+    settings = SharedSettings()
+    result: Any
+    if args.command == "queues":
+        result = asyncio.run(queues(settings))
+    elif args.command == "dlq" and args.action == "show":
+        result = asyncio.run(dlq_show(settings, args.queue, args.limit))
+    elif args.command == "dlq":
+        result = {"replayed": asyncio.run(dlq_replay(settings, args.queue, args.limit))}
+    else:
+        result = asyncio.run(reconcile(settings, args.tenant))
+    json.dump(result, sys.stdout, indent=2, default=str)
+    sys.stdout.write("\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,51 @@
+"""The operator CLI, run as operators run it: `python -m contracts_common.ops ...` against the real broker."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+from typing import Any
+
+import aio_pika
+
+from contracts_common.messaging import Broker, Topology
+from tests.support.services import REPO, Stack
+
+
+def ops(stack: Stack, *args: str) -> Any:
+    result = subprocess.run(
+        [sys.executable, "-m", "contracts_common.ops", *args],
+        env={**stack.env()}, capture_output=True, text=True, cwd=REPO, timeout=60, check=True,
+    )
+    return json.loads(result.stdout)
+
+
+async def test_queues_dlq_show_and_replay(stack: Stack) -> None:
+    topology = Topology(stack.prefix, 5)
+    broker = Broker(stack.amqp_url, topology, prefetch=1, name="test")
+    await broker.connect()
+    try:
+        channel = await broker.connection.channel()
+        dlx = await channel.get_exchange(topology.dead_letter_exchange)
+        await dlx.publish(
+            aio_pika.Message(b'{"not": "a record"}', headers={"x-error-reason": "invalid FetchedRecord", "tenant": "t"}),
+            routing_key=topology.queue("mapper.records"),
+        )
+        await asyncio.sleep(0.3)
+        depths = {row["queue"]: row["messages"] for row in await asyncio.to_thread(ops, stack, "queues")}
+        assert depths[topology.dead_letter_queue("mapper.records")] == 1
+        assert depths[topology.queue("mapper.records")] == 0
+
+        shown = await asyncio.to_thread(ops, stack, "dlq", "show", "mapper.records")
+        assert [m["reason"] for m in shown] == ["invalid FetchedRecord"]
+        depths = {row["queue"]: row["messages"] for row in await asyncio.to_thread(ops, stack, "queues")}
+        assert depths[topology.dead_letter_queue("mapper.records")] == 1, "show must not consume"
+
+        assert (await asyncio.to_thread(ops, stack, "dlq", "replay", "mapper.records")) == {"replayed": 1}
+        depths = {row["queue"]: row["messages"] for row in await asyncio.to_thread(ops, stack, "queues")}
+        assert depths[topology.dead_letter_queue("mapper.records")] == 0
+        assert depths[topology.queue("mapper.records")] == 1
+    finally:
+        await broker.close()

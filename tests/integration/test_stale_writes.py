@@ -1,0 +1,59 @@
+"""R5: updates of one record applied in any order, with duplicates, end at the newest lastUpdated;
+stale ones are counted as skipped, never written. Against the real database."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pymongo import AsyncMongoClient
+
+from contracts_common.storage.contracts import Contracts
+from contracts_common.storage.database import Database
+from contracts_common.storage.runs import Outcome
+
+BASE = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def version(record_id: str, n: int) -> dict[str, Any]:
+    stamp = (BASE + timedelta(seconds=n)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return {"id": record_id, "ironcladId": "IC-1", "type": "nda", "name": f"v{n}", "lastUpdated": stamp,
+            "properties": {}, "attachments": {}, "links": []}
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(order=st.lists(st.integers(min_value=0, max_value=5), min_size=1, max_size=12))
+async def test_any_order_with_duplicates_ends_at_the_newest(service_urls: tuple[str, str], order: list[int]) -> None:
+    client: AsyncMongoClient[Any] = AsyncMongoClient(service_urls[1], tz_aware=True)
+    name = "stale_" + uuid.uuid4().hex[:8]
+    db = Database(client=client, db=client[name])
+    try:
+        await db.ensure_indexes()
+        contracts = Contracts(db)
+        record_id = str(uuid.uuid4())
+        outcomes = []
+        newest_so_far = -1
+        for n in order:
+            outcome = await contracts.upsert_record(
+                "t1", version(record_id, n), fields={"title": f"v{n}"}, field_errors=[], mapping_version=1,
+                attachments=None, document_failures=[], run_id=None,
+            )
+            outcomes.append(outcome)
+            if n > newest_so_far:
+                assert outcome in (Outcome.CREATED, Outcome.UPDATED)
+                newest_so_far = n
+            elif n == newest_so_far:
+                assert outcome == Outcome.UNCHANGED
+            else:
+                assert outcome == Outcome.SKIPPED_STALE
+        stored = [d async for d in db.contracts.find({"tenant": "t1"})]
+        assert len(stored) == 1
+        assert stored[0]["ironclad"]["name"] == f"v{max(order)}"
+        assert stored[0]["fields"]["title"] == f"v{max(order)}"
+        assert outcomes.count(Outcome.CREATED) == 1
+    finally:
+        await client.drop_database(name)
+        await client.close()
