@@ -8,8 +8,8 @@ from typing import Any
 
 import aiohttp
 import pytest
-
 from contracts_common.mapping import DEFAULT_RULES_WITHOUT_METADATA, compile_mapping
+
 from tests.support.api import AdminApi
 
 pytestmark = pytest.mark.e2e
@@ -20,11 +20,16 @@ async def _ironclad_get(sim_url: str, app: dict[str, Any], email: str, url: str)
     async with aiohttp.ClientSession() as session:
         async with session.post(
             sim_url + "/oauth/token",
-            data={"grant_type": "client_credentials", "client_id": app["client_id"],
-                  "client_secret": app["client_secret"]},
+            data={
+                "grant_type": "client_credentials",
+                "client_id": app["client_id"],
+                "client_secret": app["client_secret"],
+            },
         ) as response:
             token = (await response.json())["access_token"]
-        async with session.get(url, headers={"Authorization": f"Bearer {token}", "x-as-user-email": email}) as r:
+        async with session.get(
+            url, headers={"Authorization": f"Bearer {token}", "x-as-user-email": email}
+        ) as r:
             assert r.status == 200
             return await r.read()
 
@@ -44,8 +49,12 @@ async def test_fifty_contracts_every_field_and_byte(
     assert run["created"] == 50
 
     listing = json.loads(
-        await _ironclad_get(stack.simulator_url, company["apps"][0], email,
-                            stack.simulator_url + "/public/api/v1/records?pageSize=100&sortField=lastUpdated")
+        await _ironclad_get(
+            stack.simulator_url,
+            company["apps"][0],
+            email,
+            stack.simulator_url + "/public/api/v1/records?pageSize=100&sortField=lastUpdated",
+        )
     )
     records = {r["id"]: r for r in listing["list"]}
     mapping = (await api.call("GET", "/api/v1/tenants/acme/field-mapping")).body
@@ -57,16 +66,22 @@ async def test_fifty_contracts_every_field_and_byte(
         record = records[summary["ironclad"]["id"]]
         full = (await api.call("GET", f"/api/v1/tenants/acme/contracts/{summary['contract_id']}?raw=1")).body
         assert full["raw"] == record, "the raw Ironclad record is kept as Ironclad sent it"
-        assert full["ironclad"] == {k: record.get(k) for k in ("id", "ironcladId", "type", "name", "lastUpdated")}
+        assert full["ironclad"] == {
+            k: record.get(k) for k in ("id", "ironcladId", "type", "name", "lastUpdated")
+        }
         assert full["mapping_version"] == mapping["version"]
         assert full["fields"]["title"] == record["name"]
         assert {a["key"] for a in full["attachments"]} == set(record["attachments"])
         for attachment in full["attachments"]:
             ours = await api.call(
-                "GET", f"/api/v1/tenants/acme/contracts/{summary['contract_id']}/attachments/{attachment['key']}"
+                "GET",
+                f"/api/v1/tenants/acme/contracts/{summary['contract_id']}/attachments/{attachment['key']}",
             )
             theirs = await _ironclad_get(
-                stack.simulator_url, company["apps"][0], email, record["attachments"][attachment["key"]]["href"]
+                stack.simulator_url,
+                company["apps"][0],
+                email,
+                record["attachments"][attachment["key"]]["href"],
             )
             assert ours.body == theirs
             assert hashlib.sha256(theirs).hexdigest() == attachment["sha256"]
@@ -75,8 +90,9 @@ async def test_fifty_contracts_every_field_and_byte(
     assert documents == run["documents_downloaded"] > 0
 
     # The suggested mapping was applied to every contract: re-applying it gives the stored fields.
-    compiled = compile_mapping([type(DEFAULT_RULES_WITHOUT_METADATA[0]).model_validate(r) for r in mapping["rules"]],
-                               strict=False)
+    compiled = compile_mapping(
+        [type(DEFAULT_RULES_WITHOUT_METADATA[0]).model_validate(r) for r in mapping["rules"]], strict=False
+    )
     for summary in contracts:
         assert summary["fields"] == compiled.apply(records[summary["ironclad"]["id"]]).fields
 

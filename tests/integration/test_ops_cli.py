@@ -9,15 +9,20 @@ import sys
 from typing import Any
 
 import aio_pika
-
 from contracts_common.messaging import Broker, Topology
+
 from tests.support.services import REPO, Stack
 
 
 def ops(stack: Stack, *args: str) -> Any:
     result = subprocess.run(
         [sys.executable, "-m", "contracts_common.ops", *args],
-        env={**stack.env()}, capture_output=True, text=True, cwd=REPO, timeout=60, check=True,
+        env={**stack.env()},
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=60,
+        check=True,
     )
     return json.loads(result.stdout)
 
@@ -30,7 +35,9 @@ async def test_queues_dlq_show_and_replay(stack: Stack) -> None:
         channel = await broker.connection.channel()
         dlx = await channel.get_exchange(topology.dead_letter_exchange)
         await dlx.publish(
-            aio_pika.Message(b'{"not": "a record"}', headers={"x-error-reason": "invalid FetchedRecord", "tenant": "t"}),
+            aio_pika.Message(
+                b'{"not": "a record"}', headers={"x-error-reason": "invalid FetchedRecord", "tenant": "t"}
+            ),
             routing_key=topology.queue("mapper.records"),
         )
         await asyncio.sleep(0.3)

@@ -7,26 +7,35 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-from pymongo import AsyncMongoClient
-
 from contracts_common.storage.contracts import Contracts
 from contracts_common.storage.database import Database
 from contracts_common.storage.runs import Outcome
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pymongo import AsyncMongoClient
 
 BASE = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def version(record_id: str, n: int) -> dict[str, Any]:
     stamp = (BASE + timedelta(seconds=n)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    return {"id": record_id, "ironcladId": "IC-1", "type": "nda", "name": f"v{n}", "lastUpdated": stamp,
-            "properties": {}, "attachments": {}, "links": []}
+    return {
+        "id": record_id,
+        "ironcladId": "IC-1",
+        "type": "nda",
+        "name": f"v{n}",
+        "lastUpdated": stamp,
+        "properties": {},
+        "attachments": {},
+        "links": [],
+    }
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(order=st.lists(st.integers(min_value=0, max_value=5), min_size=1, max_size=12))
-async def test_any_order_with_duplicates_ends_at_the_newest(service_urls: tuple[str, str], order: list[int]) -> None:
+async def test_any_order_with_duplicates_ends_at_the_newest(
+    service_urls: tuple[str, str], order: list[int]
+) -> None:
     client: AsyncMongoClient[Any] = AsyncMongoClient(service_urls[1], tz_aware=True)
     name = "stale_" + uuid.uuid4().hex[:8]
     db = Database(client=client, db=client[name])
@@ -38,8 +47,14 @@ async def test_any_order_with_duplicates_ends_at_the_newest(service_urls: tuple[
         newest_so_far = -1
         for n in order:
             outcome = await contracts.upsert_record(
-                "t1", version(record_id, n), fields={"title": f"v{n}"}, field_errors=[], mapping_version=1,
-                attachments=None, document_failures=[], run_id=None,
+                "t1",
+                version(record_id, n),
+                fields={"title": f"v{n}"},
+                field_errors=[],
+                mapping_version=1,
+                attachments=None,
+                document_failures=[],
+                run_id=None,
             )
             outcomes.append(outcome)
             if n > newest_so_far:

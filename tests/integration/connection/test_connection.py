@@ -8,9 +8,9 @@ from typing import Any
 
 import aiohttp
 import pytest
+from contracts_common.ironclad import ALL_SCOPES, AUTOMATIC_SYNC_SCOPES, REQUIRED_SCOPES
 from structlog.testing import capture_logs
 
-from contracts_common.ironclad import ALL_SCOPES, AUTOMATIC_SYNC_SCOPES, REQUIRED_SCOPES
 from tests.support.api import AdminApi
 from tests.support.services import ADMIN_TOKEN, wait_for
 
@@ -30,13 +30,18 @@ async def test_scopes_table_lists_every_scope_once_with_purpose(api: AdminApi) -
     ("body", "field"),
     [
         ({"client_id": "x", "client_secret": "s", "user_email": EMAIL, "region": "us2"}, "region"),
-        ({"client_id": "x", "client_secret": "s", "user_email": "not-an-email", "region": "na1"}, "user_email"),
+        (
+            {"client_id": "x", "client_secret": "s", "user_email": "not-an-email", "region": "na1"},
+            "user_email",
+        ),
         ({"client_id": "  ", "client_secret": "s", "user_email": EMAIL, "region": "na1"}, "client_id"),
         ({"client_id": "x", "client_secret": "", "user_email": EMAIL, "region": "na1"}, "client_secret"),
         ({"client_id": "x", "client_secret": "s", "user_email": EMAIL, "region": "na1", "extra": 1}, "extra"),
     ],
 )
-async def test_bad_connect_input_is_rejected_naming_the_field(api: AdminApi, body: dict[str, Any], field: str) -> None:
+async def test_bad_connect_input_is_rejected_naming_the_field(
+    api: AdminApi, body: dict[str, Any], field: str
+) -> None:
     answer = await api.call("PUT", CONNECTION.format(t="acme"), body)
     assert answer.status == 422
     assert answer.body["error"]["code"] == "VALIDATION_FAILED"
@@ -45,8 +50,11 @@ async def test_bad_connect_input_is_rejected_naming_the_field(api: AdminApi, bod
 
 
 async def test_malformed_json_and_bad_tenant(api: AdminApi) -> None:
-    async with api.session.put(api.base + CONNECTION.format(t="acme"), data=b"{not json",
-                               headers={"Content-Type": "application/json"}) as response:
+    async with api.session.put(
+        api.base + CONNECTION.format(t="acme"),
+        data=b"{not json",
+        headers={"Content-Type": "application/json"},
+    ) as response:
         assert response.status == 400
         assert (await response.json())["error"]["code"] == "MALFORMED_JSON"
     answer = await api.call("GET", CONNECTION.format(t="Bad_Tenant"))
@@ -81,16 +89,22 @@ async def test_unreachable_region(
 ) -> None:
     from contracts_common.settings import GatewaySettings
     from gateway.bootstrap import build
+
     from tests.support.services import free_port, serve
 
     # This gateway's Ironclad origin is a port where nothing listens.
     stack.apply_env(monkeypatch, IRONCLAD_BASE_URL=f"http://127.0.0.1:{free_port()}")
     app, _ = await build(GatewaySettings())
-    async with serve(app) as url, aiohttp.ClientSession(headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}) as s:
+    async with (
+        serve(app) as url,
+        aiohttp.ClientSession(headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}) as s,
+    ):
         answer = await AdminApi(url, s).connect("acme", company["apps"][0], EMAIL)
         assert answer.status == 502
         assert answer.body["error"]["code"] == "IRONCLAD_UNREACHABLE"
-        assert (await AdminApi(url, s).call("GET", CONNECTION.format(t="acme"))).body["status"] == "disconnected"
+        assert (await AdminApi(url, s).call("GET", CONNECTION.format(t="acme"))).body[
+            "status"
+        ] == "disconnected"
 
 
 async def test_reconnect_with_webhook_scopes_makes_automatic_sync_available(
@@ -114,12 +128,21 @@ async def test_reconnect_with_webhook_scopes_makes_automatic_sync_available(
     assert "client_secret" not in json.dumps(shown)
 
 
-async def test_admin_token_required_and_nothing_done_without_it(gateway: str, company: dict[str, Any]) -> None:
+async def test_admin_token_required_and_nothing_done_without_it(
+    gateway: str, company: dict[str, Any]
+) -> None:
     app = company["apps"][0]
-    body = {"client_id": app["client_id"], "client_secret": app["client_secret"], "user_email": EMAIL, "region": "na1"}
+    body = {
+        "client_id": app["client_id"],
+        "client_secret": app["client_secret"],
+        "user_email": EMAIL,
+        "region": "na1",
+    }
     async with aiohttp.ClientSession() as session:
         for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Basic {ADMIN_TOKEN}"}):
-            async with session.put(gateway + CONNECTION.format(t="acme"), json=body, headers=headers) as response:
+            async with session.put(
+                gateway + CONNECTION.format(t="acme"), json=body, headers=headers
+            ) as response:
                 assert response.status == 401
                 assert (await response.json())["error"]["code"] == "UNAUTHORIZED"
         async with session.get(
@@ -173,7 +196,8 @@ async def test_disconnect_keeps_contracts_and_stops_work(
     assert len(contracts) == 6
     with_doc = next(c for c in contracts if c["attachments"])
     document = await api.call(
-        "GET", f"/api/v1/tenants/acme/contracts/{with_doc['contract_id']}/attachments/{with_doc['attachments'][0]['key']}"
+        "GET",
+        f"/api/v1/tenants/acme/contracts/{with_doc['contract_id']}/attachments/{with_doc['attachments'][0]['key']}",
     )
     assert document.status == 200
     refused = await api.call("POST", "/api/v1/tenants/acme/ironclad/imports", {})
@@ -216,7 +240,9 @@ async def test_revoked_secret_turns_needs_reauth_without_a_retry_loop(
     refused = await api.call("POST", "/api/v1/tenants/acme/ironclad/imports", {})
     assert refused.status == 409
     assert refused.body["error"]["code"] == "NEEDS_REAUTH"
-    await wait_for(lambda: _settled(sim, app["client_id"], before), timeout=3, what="no further token requests")
+    await wait_for(
+        lambda: _settled(sim, app["client_id"], before), timeout=3, what="no further token requests"
+    )
 
 
 async def _settled(sim: Any, client_id: str, before: int) -> bool:

@@ -39,7 +39,9 @@ async def test_reimport_changes_nothing_and_downloads_no_document_again(
     first = await api.wait_run("acme", await api.start_import("acme"))
     assert first["created"] == 40
     assert first["documents_downloaded"] > 0
-    downloads = (await sim.company_stats(company["company_id"]))["requests"]["GET /records/{id}/attachments/{key}"]
+    downloads = (await sim.company_stats(company["company_id"]))["requests"][
+        "GET /records/{id}/attachments/{key}"
+    ]
     assert downloads == first["documents_downloaded"]
 
     changed = (await sim.list_records(company["company_id"]))[0]
