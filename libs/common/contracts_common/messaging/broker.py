@@ -50,6 +50,9 @@ BROKER_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
+RECONNECT_INTERVAL = 2.0
+
+
 class PermanentFailure(Exception):
     """Raised by a handler for a message that can never succeed: dead-letter it now."""
 
@@ -85,9 +88,14 @@ class Broker:
         self._dead_letter_exchange: AbstractExchange | None = None
         self._consumers: list[Consumer[Any]] = []
 
-    async def connect(self, timeout: float = 30.0) -> None:
+    async def connect(self, timeout: float = 10.0) -> None:
+        # The timeout also bounds every reconnect attempt: a broker that accepts TCP while it is still
+        # booting must not hold a reconnect forever. Reconnects are tried every RECONNECT_INTERVAL s.
         self._connection = await aio_pika.connect_robust(
-            self.url, client_properties={"connection_name": self.name}, timeout=timeout
+            self.url,
+            client_properties={"connection_name": self.name},
+            timeout=timeout,
+            reconnect_interval=RECONNECT_INTERVAL,
         )
         self._publish_channel = await self._connection.channel(publisher_confirms=True)
         self._exchange = await self.topology.declare(self._publish_channel)
