@@ -19,13 +19,14 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
+CHROMIUM_PRESENT = CHROMIUM.exists()
 AXE = Path(__file__).parent / "vendor" / "axe.min.js"
 
 
 @pytest.fixture
 async def browser() -> AsyncIterator[Any]:
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is absent: install Debian's chromium (apt-get install chromium) to run browser tests")
+    if not CHROMIUM_PRESENT:
+        pytest.skip(f"{CHROMIUM} is absent: install Debian's chromium (apt-get install chromium)")
     playwright_api = pytest.importorskip(
         "playwright.async_api", reason="the playwright Python package is not installed in this venv"
     )
@@ -57,7 +58,8 @@ async def watched_page(browser: Any, gateway: str) -> AsyncIterator[tuple[Any, P
 
     async def only_the_gateway(route: Any) -> None:
         url = route.request.url
-        if url.startswith(gateway) or url.startswith(("blob:", "data:", "about:")):
+        # Browser-internal schemes (blob:, chrome: for the PDF viewer...) are not the network.
+        if url.startswith(gateway) or not url.startswith(("http:", "https:", "ws:", "wss:", "ftp:")):
             await route.continue_()
         else:  # the page must work offline: nothing from a CDN or anywhere else
             watch.external_requests.append(url)
@@ -73,7 +75,9 @@ async def watched_page(browser: Any, gateway: str) -> AsyncIterator[tuple[Any, P
         await context.close()
 
 
-async def axe_violations(page: Any, impacts: tuple[str, ...] = ("serious", "critical")) -> list[dict[str, Any]]:
+async def axe_violations(
+    page: Any, impacts: tuple[str, ...] = ("serious", "critical")
+) -> list[dict[str, Any]]:
     """Run the vendored axe-core on the page as it is now; the violations of the given impacts."""
     if not await page.evaluate("() => typeof window.axe !== 'undefined'"):
         await page.add_script_tag(path=str(AXE))
@@ -87,4 +91,5 @@ async def axe_violations(page: Any, impacts: tuple[str, ...] = ("serious", "crit
 
 async def assert_accessible(page: Any, where: str) -> None:
     violations = await axe_violations(page)
-    assert not violations, f"axe found serious/critical violations on {where}:\n" + json.dumps(violations, indent=1)
+    report = json.dumps(violations, indent=1)
+    assert not violations, f"axe found serious/critical violations on {where}:\n{report}"

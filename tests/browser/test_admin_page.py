@@ -9,23 +9,24 @@ are also written to docs/screenshots/ for docs/admin-page.md. axe-core (vendored
 from __future__ import annotations
 
 import os
-import shutil
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.browser.conftest import CHROMIUM, PageWatch, assert_accessible
+from tests.browser.conftest import CHROMIUM, CHROMIUM_PRESENT, PageWatch, assert_accessible
 from tests.support.services import ADMIN_TOKEN, REPO
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is absent (apt-get install chromium)"),
+    pytest.mark.skipif(not CHROMIUM_PRESENT, reason=f"{CHROMIUM} is absent (apt-get install chromium)"),
 ]
 
 DOCS_SCREENSHOTS = REPO / "docs" / "screenshots"
 TENANT = "acme"
 TIMEOUT_MS = 30_000
+DOCS_MAX_HEIGHT = 1700
 
 
 class Shots:
@@ -39,15 +40,22 @@ class Shots:
         path = self.folder / f"{self.count:02d}-{name}.png"
         await self.page.screenshot(path=str(path), full_page=True)
         if docs and os.environ.get("ADMIN_DOCS_SCREENSHOTS") == "1":
+            # For the docs: the top of the page, at most DOCS_MAX_HEIGHT pixels tall.
             DOCS_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(path, DOCS_SCREENSHOTS / f"admin-{name}.png")
+            height = await self.page.evaluate("() => document.documentElement.scrollHeight")
+            width = self.page.viewport_size["width"]
+            await self.page.screenshot(
+                path=str(DOCS_SCREENSHOTS / f"admin-{name}.png"),
+                full_page=True,
+                clip={"x": 0, "y": 0, "width": width, "height": min(height, DOCS_MAX_HEIGHT)},
+            )
         return path
 
 
 def assert_clean(watch: PageWatch) -> None:
     assert not watch.page_errors, f"script errors in the page: {watch.page_errors}"
-    assert not watch.external_requests, f"the page asked for something outside the gateway: {watch.external_requests}"
-    # Failed API calls (the wrong secret's 422) are logged by Chromium as resource errors; nothing else may be.
+    assert not watch.external_requests, f"requests outside the gateway: {watch.external_requests}"
+    # Failed API calls (the wrong secret's 422) are logged by Chromium as resource errors; nothing else.
     unexpected = [m for m in watch.console_errors if "Failed to load resource" not in m]
     assert not unexpected, f"console errors: {unexpected}"
 
@@ -71,6 +79,7 @@ async def test_admin_page_click_through(
     # The admin token is asked once, kept in sessionStorage only.
     await page.goto(f"{gateway}/admin/?tenant={TENANT}")
     await expect(page.get_by_role("heading", name="Sign in with the admin token")).to_be_visible()
+    await assert_accessible(page, "the admin token prompt")
     await page.get_by_label("Admin token", exact=True).fill(ADMIN_TOKEN)
     await page.get_by_role("button", name="Continue").click()
     await expect(page.get_by_role("tab", name="Ironclad")).to_have_attribute("aria-selected", "true")
@@ -85,7 +94,6 @@ async def test_admin_page_click_through(
     # Inline validation before anything is sent.
     await page.get_by_label("User email").fill("not-an-email")
     await page.get_by_role("button", name="Connect", exact=True).click()
-    await page.wait_for_timeout(1000); print("DEBUG", watch.page_errors, watch.console_errors)
     await expect(page.locator("#client-id-error")).to_contain_text("Enter the Client ID")
     await expect(page.locator("#user-email-error")).to_contain_text("not an email address")
     await expect(page.get_by_label("Client ID")).to_have_attribute("aria-invalid", "true")
@@ -120,7 +128,9 @@ async def test_admin_page_click_through(
     await page.get_by_role("button", name="Import Contracts").click()
     await expect(page.locator("#import-progress")).to_be_visible()
     await expect(page.locator("#import-progress")).to_have_attribute("data-state", "done", timeout=90_000)
-    await expect(page.locator("#import-progress-text")).to_contain_text("Done — Succeeded: 25 fetched, 25 created")
+    await expect(page.locator("#import-progress-text")).to_contain_text(
+        "Done — Succeeded: 25 fetched, 25 created"
+    )
     bar = page.locator("#import-bar")
     assert await bar.evaluate("b => b.value === b.max && b.max === 25")
     run_row = page.locator("#runs-table tbody tr").first
@@ -152,8 +162,7 @@ async def test_admin_page_click_through(
     async with page.context.expect_page() as popup_info:
         await document.click()
     popup = await popup_info.value
-    await popup.wait_for_load_state()
-    assert popup.url.startswith("blob:"), popup.url
+    await expect(popup).to_have_url(re.compile(r"^blob:http://127\.0\.0\.1:\d+/"))
     await popup.close()
 
     # Field Mapping: change the title rule to upper case, preview, see an error beside a bad rule, save.
@@ -165,12 +174,17 @@ async def test_admin_page_click_through(
     await assert_accessible(page, "the Field Mapping tab")
     await title_rule.locator("[data-role=kind]").select_option("case")
     await expect(title_rule.locator("[data-role=params]")).to_have_value('{"mode": "upper"}')
+    await expect(title_rule).to_contain_text("Changed from the suggestion")
     await page.get_by_role("button", name="Preview").click()
-    preview_items = page.locator("#preview-box article.preview-item")
-    await expect(preview_items).to_have_count(5)
-    first_title = (await preview_items.first.locator("tr[data-field=title] td").first.inner_text()).strip()
-    assert first_title and first_title == first_title.upper(), first_title
+    await expect(page.locator("#preview-box th[data-record-id]")).to_have_count(5)
+    await expect(page.locator("#preview-summary")).to_contain_text("5 sample contracts")
+    first_title = (await page.locator("#preview-box tr[data-field=title] td").first.inner_text()).strip()
+    assert first_title
+    assert first_title == first_title.upper(), first_title
     await shots.take("mapping", docs=True)
+    if os.environ.get("ADMIN_DOCS_SCREENSHOTS") == "1":
+        preview = page.locator("#preview-box")
+        await preview.screenshot(path=str(DOCS_SCREENSHOTS / "admin-mapping-preview.png"))
     await assert_accessible(page, "the Field Mapping tab (preview)")
 
     # A rule the server refuses: its error is shown beside that rule, nothing is stored.
@@ -203,6 +217,7 @@ async def test_admin_page_click_through(
     await expect(dialog).to_be_visible()
     await expect(dialog).to_contain_text("Imported contracts and their documents stay in Contracts AI")
     await shots.take("disconnect-confirm")
+    await assert_accessible(page, "the disconnect confirmation")
     await dialog.get_by_role("button", name="Disconnect", exact=True).click()
     await expect(page.locator("#connection-status")).to_have_attribute("data-status", "disconnected")
     await expect(page.locator("#disconnect-message")).to_contain_text("stay available")

@@ -130,6 +130,7 @@ CORE_PATHS: dict[str, Any] = {
         "put": _op("Store a new mapping version and re-map stored contracts", body=MappingBody),
     },
     f"{T}/field-mapping/preview": {"post": _op("What a mapping makes of stored contracts", body=PreviewBody)},
+    f"{T}/field-mapping/suggestions": {"get": _op("Rules suggested from Ironclad's schema, with reasons")},
     f"{T}/contracts": {
         "get": _op(
             "Imported contracts",

@@ -16,8 +16,8 @@ import mimetypes
 import os
 import re
 import uuid
-from urllib.parse import unquote
 from typing import Annotated, Any
+from urllib.parse import unquote
 
 import structlog
 from aiohttp import BodyPartReader, web
@@ -471,7 +471,21 @@ async def list_writebacks(request: web.Request) -> web.Response:
 
 # ---------------------------------------------------------------------------------------------- OpenAPI
 
-_ERROR = {"$ref": "#/components/schemas/Error"}
+_ERROR: dict[str, Any] = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message", "details"],
+            "properties": {
+                "code": {"type": "string"},
+                "message": {"type": "string"},
+                "details": {"type": "object"},
+            },
+        }
+    },
+}
 _ACCEPTED = {
     "description": "Queued; follow it at GET /api/v1/tenants/{tenant}/writebacks/{operation_id}.",
     "content": {

@@ -838,10 +838,24 @@ function renderMappingInfo() {
   else info.append(`Version ${m.version}, saved ${fmtTime(m.created_at)}.`);
 }
 
+function canonical(value) {
+  if (Array.isArray(value)) return `[${value.map(canonical).join(",")}]`;
+  if (value && typeof value === "object") {
+    return `{${Object.keys(value).sort().map((k) => `${JSON.stringify(k)}:${canonical(value[k])}`).join(",")}}`;
+  }
+  return JSON.stringify(value);
+}
+
+// {suggested: true, reason} for a rule exactly as suggested, {suggested: false, reason} for one changed since.
 function suggestionFor(row) {
   const s = state.suggestions.find((x) => x.rule.source === row.source && x.rule.target === row.target);
-  if (s) return s.reason || "Suggested from your Ironclad schema.";
-  if (state.mapping && state.mapping.suggested && !row.edited && !row.added) return "Suggested from your Ironclad schema.";
+  if (s) {
+    const same = canonical(rowToRule(row).rule) === canonical(s.rule);
+    return { suggested: same, reason: s.reason || "Suggested from your Ironclad schema." };
+  }
+  if (state.mapping && state.mapping.suggested && !row.edited && !row.added) {
+    return { suggested: true, reason: "Suggested from your Ironclad schema." };
+  }
   return null;
 }
 
@@ -902,7 +916,10 @@ function renderRules() {
           onchange: (e) => { row.source = e.target.value; touched(); renderRules(); },
         }, sourceOptions(row.source)),
         h("span", { class: "rule-meta" }, h("code", {}, row.source || ""), src ? ` · ${src.ironclad_type}` : ""),
-        reason ? h("span", { class: "rule-meta" }, badge("info", "Suggested", { "data-role": "suggested" }), " ", reason) : null),
+        reason && reason.suggested
+          ? h("span", { class: "rule-meta" }, badge("info", "Suggested", { "data-role": "suggested" }), " ", reason.reason)
+          : null,
+        reason && !reason.suggested ? h("span", { class: "rule-meta" }, "Changed from the suggestion: ", reason.reason) : null),
       h("td", { class: "arrow", "aria-hidden": "true" }, "→"),
       h("td", {},
         h("select", {
@@ -915,7 +932,7 @@ function renderRules() {
         row.kind && !["email", "trim", "address", "identity"].includes(row.kind)
           ? h("textarea", {
             "aria-label": `Transform parameters of rule ${n} (JSON)`, "aria-invalid": invalid, "aria-describedby": errId,
-            "data-role": "params", rows: 1, placeholder, value: row.params, spellcheck: "false",
+            "data-role": "params", rows: 2, placeholder, value: row.params, spellcheck: "false",
             oninput: (e) => { row.params = e.target.value; touched(); },
           })
           : h("span", { class: "hint" }, "—")),
@@ -995,37 +1012,34 @@ async function onPreview() {
 }
 
 function renderPreview(items, rules) {
+  // One table: a row per Contracts AI field, a column per sample contract; errors in their cell.
   const box = clear($("#preview-box"));
   if (!items.length) {
     box.append(h("p", {}, "No imported contracts to preview yet. Import some on the Ironclad tab first."));
     return;
   }
-  const targets = [...new Set(rules.map((r) => r.target))];
+  const targets = [...new Set([...rules.map((r) => r.target), ...items.flatMap((i) => (i.errors || []).map((e) => e.target))])];
   const errorCount = items.reduce((n, i) => n + (i.errors || []).length, 0);
   box.append(h("p", { id: "preview-summary" }, `${items.length} sample contract${items.length === 1 ? "" : "s"}, `
     + `${errorCount} field error${errorCount === 1 ? "" : "s"}.`));
-  for (const item of items) {
-    const errs = item.errors || [];
-    const table = h("table", {},
-      h("caption", { class: "visually-hidden" }, `Mapped fields of ${item.name || item.record_id}`),
-      h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Contracts AI field"), h("th", { scope: "col" }, "Value"), h("th", { scope: "col" }, "Error"))));
-    const tbody = h("tbody");
-    const shown = new Set();
-    for (const target of [...targets, ...errs.map((e) => e.target)]) {
-      if (shown.has(target)) continue;
-      shown.add(target);
-      const fieldErrors = errs.filter((e) => e.target === target);
-      tbody.append(h("tr", { "data-field": target },
-        h("th", { scope: "row" }, target),
-        h("td", { class: "field-value" }, fmtValue(item.fields ? item.fields[target] : undefined)),
-        h("td", { class: fieldErrors.length ? "has-error" : null },
-          fieldErrors.length ? fieldErrors.map((e) => h("div", {}, e.message + (e.sample ? ` (value: ${e.sample})` : ""))) : "—")));
-    }
-    table.append(tbody);
-    box.append(h("article", { class: "preview-item", "data-record-id": item.record_id || "" },
-      h("h3", {}, item.name || "(no name)", " ", h("span", { class: "hint" }, item.ironclad_id || item.record_id || "")),
-      h("div", { class: "table-wrap" }, table)));
+  const head = h("tr", {}, h("th", { scope: "col" }, "Contracts AI field"),
+    items.map((item) => h("th", { scope: "col", "data-record-id": item.record_id || "" },
+      item.name || "(no name)", h("span", { class: "rule-meta" }, item.ironclad_id || item.record_id || ""))));
+  const tbody = h("tbody");
+  for (const target of targets) {
+    tbody.append(h("tr", { "data-field": target },
+      h("th", { scope: "row" }, target),
+      items.map((item) => {
+        const errs = (item.errors || []).filter((e) => e.target === target);
+        if (errs.length) {
+          return h("td", { class: "has-error" }, errs.map((e) => h("div", {}, "Error: ", e.message, e.sample ? ` (value: ${e.sample})` : "")));
+        }
+        return h("td", { class: "field-value" }, fmtValue(item.fields ? item.fields[target] : undefined));
+      })));
   }
+  box.append(h("div", { class: "table-wrap" }, h("table", { class: "preview" },
+    h("caption", { class: "visually-hidden" }, "What the rules make of each sample contract"),
+    h("thead", {}, head), tbody)));
 }
 
 async function onSave() {
@@ -1131,7 +1145,7 @@ function renderContracts() {
           h("ul", { class: "error-list" }, errors.map((e) => h("li", {}, e.target ? `${e.target}: ${e.message}` : describeError(e)))))
         : "—"),
       h("td", {}, (item.attachments || []).length
-        ? h("ul", { class: "scope-list" }, item.attachments.map((a) => h("li", {},
+        ? h("ul", { class: "doc-list" }, item.attachments.map((a) => h("li", {},
           h("button", {
             type: "button", class: "btn-link", "data-role": "document",
             "aria-label": `Open document ${a.filename} of ${ic.name || item.contract_id}`,
@@ -1201,7 +1215,8 @@ function init() {
   $("#connect-form").addEventListener("submit", onConnect);
   for (const name of Object.keys(CONNECT_FIELDS)) {
     const input = $(CONNECT_FIELDS[name].input);
-    input.addEventListener("blur", () => { if (input.value.trim()) checkConnectField(name); });
+    // Checked on submit, then live while a flagged field is corrected (no check on blur: the message
+    // appearing would move the button under the pointer that is about to click it).
     input.addEventListener("input", () => { if (input.getAttribute("aria-invalid") === "true") checkConnectField(name); });
   }
   $("#sync-button").addEventListener("click", onSyncClick);
