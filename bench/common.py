@@ -46,6 +46,9 @@ DOC_MIN = 50_000
 DOC_MAX = 2_000_000
 
 # Service settings for benchmark runs: production defaults for back-off, no scheduler, INFO logs to a file.
+# No single database call of the driver (probe, count, drop) may hold a benchmark longer than this.
+DB_STEP_TIMEOUT = 90.0
+
 SERVICE_ENV = {
     "BACKOFF_BASE_SECONDS": "0.5",
     "BACKOFF_MAX_SECONDS": "30",
@@ -258,7 +261,9 @@ async def services(
         ServiceProcess("mapper", stack.env(**SERVICE_ENV, HEALTH_PORT=port), LOGS).start()
         for port in mapper_ports
     ]
-    session = aiohttp.ClientSession(headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+    session = aiohttp.ClientSession(
+        headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=aiohttp.ClientTimeout(total=60)
+    )
     api = AdminApi(f"http://127.0.0.1:{stack.gateway_port}", session)
     world = Services(stack, gateway, imps, maps, ports, api, mapper_ports)
     try:
@@ -268,7 +273,10 @@ async def services(
         await session.close()
         for p in [*imps, *maps, gateway]:
             p.terminate(10)
-        await drop_stack(stack)
+        try:
+            await asyncio.wait_for(drop_stack(stack), DB_STEP_TIMEOUT)
+        except TimeoutError:
+            log(f"dropping {stack.database} took over {DB_STEP_TIMEOUT:.0f} s; left behind")
 
 
 async def _wait_ready(world: Services) -> None:
@@ -318,11 +326,16 @@ async def wait_terminal(
 
 
 async def count_contracts(world: Services) -> int:
+    """Contracts stored for the bench tenant; -1 when the database does not answer in time."""
     from pymongo import AsyncMongoClient
 
     client: AsyncMongoClient[Any] = AsyncMongoClient(world.stack.mongodb_url)
     try:
-        return int(await client[world.stack.database].contracts.count_documents({"tenant": TENANT}))
+        coll = client[world.stack.database].contracts
+        return int(await asyncio.wait_for(coll.count_documents({"tenant": TENANT}), DB_STEP_TIMEOUT))
+    except TimeoutError:
+        log("counting contracts timed out: the database server is not answering")
+        return -1
     finally:
         await client.close()
 
@@ -372,6 +385,7 @@ async def versions() -> dict[str, str]:
         except importlib.metadata.PackageNotFoundError:
             out[pkg] = "not installed"
     amqp, mongo = service_urls()
+    out["mongodb_url"] = mongo
     try:
         import aio_pika
 
@@ -389,9 +403,9 @@ async def versions() -> dict[str, str]:
     try:
         from pymongo import AsyncMongoClient
 
-        client: AsyncMongoClient[Any] = AsyncMongoClient(mongo)
-        info = await client.admin.command("buildInfo")
-        hello = await client.admin.command("hello")
+        client: AsyncMongoClient[Any] = AsyncMongoClient(mongo, serverSelectionTimeoutMS=10_000)
+        info = await asyncio.wait_for(client.admin.command("buildInfo"), 30)
+        hello = await asyncio.wait_for(client.admin.command("hello"), 30)
         out["mongodb_server"] = (
             f"{info.get('version', '?')} (maxWireVersion {hello.get('maxWireVersion', '?')})"
         )
@@ -402,6 +416,38 @@ async def versions() -> dict[str, str]:
     except Exception as exc:
         out["mongodb_server"] = f"unknown ({type(exc).__name__})"
     return out
+
+
+async def db_probe(n: int = 20) -> float:
+    """Sequential small upserts/s into a scratch collection: how fast the shared server answers now.
+
+    Raises DatabaseStuck when the server does not answer within DB_STEP_TIMEOUT.
+    """
+    try:
+        return await asyncio.wait_for(_db_probe(n), DB_STEP_TIMEOUT)
+    except TimeoutError:
+        raise DatabaseStuck(f"{n} upserts did not finish within {DB_STEP_TIMEOUT:.0f} s") from None
+
+
+class DatabaseStuck(RuntimeError):
+    """The MongoDB-compatible server stopped answering; a benchmark cannot measure anything."""
+
+
+async def _db_probe(n: int) -> float:
+    from pymongo import AsyncMongoClient
+
+    _, mongo = service_urls()
+    client: AsyncMongoClient[Any] = AsyncMongoClient(mongo)
+    name = "benchprobe" + os.urandom(3).hex()
+    try:
+        coll = client[name].probe
+        t0 = time.monotonic()
+        for i in range(n):
+            await coll.update_one({"_id": i}, {"$set": {"v": i}}, upsert=True)
+        return round(n / (time.monotonic() - t0), 1)
+    finally:
+        await client.drop_database(name)
+        await client.close()
 
 
 def save_json(name: str, data: Any) -> Path:

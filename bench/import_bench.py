@@ -32,6 +32,7 @@ from bench.common import (
     MemorySampler,
     connect,
     count_contracts,
+    db_probe,
     log,
     new_company,
     save_json,
@@ -61,6 +62,7 @@ async def pipeline_import(
     label: str = "import",
 ) -> dict[str, Any]:
     """Import `records` records end to end with rate limits off; time, counters, memory, latencies."""
+    probe = await db_probe()
     async with simulator() as sim, aiohttp.ClientSession() as session:
         ctl = await _controller(session, sim.url)
         await ctl.set_config(rate_limits_enabled=False, latency_ms=latency_ms)
@@ -85,6 +87,7 @@ async def pipeline_import(
             stats = await ctl.company_stats(company["company_id"])
     result = {
         "label": label,
+        "db_probe_upserts_per_second": probe,
         "records": records,
         "importers": importers,
         "latency_ms": latency_ms,
@@ -120,14 +123,16 @@ async def pipeline_import(
 
 async def naive_baseline(records: int, *, timeout: float = 900.0) -> dict[str, Any]:
     """One loop, one request at a time: list pages of 100, update_one per record, documents into GridFS."""
-    from contracts_common.mapping import DEFAULT_RULES_WITHOUT_METADATA, compile_mapping
     from gridfs import AsyncGridFSBucket
-    from importer.documents import document_keys
     from pymongo import AsyncMongoClient
+
+    from contracts_common.mapping import DEFAULT_RULES_WITHOUT_METADATA, compile_mapping
+    from importer.documents import document_keys
 
     mapping = compile_mapping(list(DEFAULT_RULES_WITHOUT_METADATA))
     _, mongo = service_urls()
     dbname = "benchnaive" + os.urandom(4).hex()
+    probe = await db_probe()
     lat: dict[str, list[float]] = {"list_page": [], "download": [], "update_one": [], "gridfs_write": []}
     async with simulator() as sim, aiohttp.ClientSession() as session:
         ctl = await _controller(session, sim.url)
@@ -208,10 +213,12 @@ async def naive_baseline(records: int, *, timeout: float = 900.0) -> dict[str, A
                     )
                     lat["update_one"].append(time.monotonic() - ts)
                     done += 1
-                if (page + 1) * 100 >= body["count"] or not body["list"]:
-                    break
+                    if time.monotonic() - t0 > timeout:
+                        break
                 if time.monotonic() - t0 > timeout:
-                    capped = True
+                    capped = done < records
+                    break
+                if (page + 1) * 100 >= body["count"] or not body["list"]:
                     break
                 page += 1
             elapsed = time.monotonic() - t0
@@ -219,6 +226,7 @@ async def naive_baseline(records: int, *, timeout: float = 900.0) -> dict[str, A
             await client.drop_database(dbname)
             await client.close()
     result = {
+        "db_probe_upserts_per_second": probe,
         "records": records,
         "stored": done,
         "documents": docs,
@@ -242,6 +250,7 @@ async def real_limits_window(
     records: int, *, window: float = 90.0, latency_ms: float = 200.0
 ) -> dict[str, Any]:
     """Ironclad's limits on in the simulator and in our importer; sample the simulator's counters."""
+    probe = await db_probe()
     async with simulator() as sim, aiohttp.ClientSession() as session:
         ctl = await _controller(session, sim.url)
         await ctl.set_config(rate_limits_enabled=True, latency_ms=latency_ms)
@@ -291,6 +300,7 @@ async def real_limits_window(
                 rl = later["rate_limited"].get("records_read", 0) - row["rate_limited"].get("records_read", 0)
                 busiest = max(busiest, sent - rl)
     result = {
+        "db_probe_upserts_per_second": probe,
         "records_seeded": records,
         "window_seconds": round(elapsed, 1),
         "latency_ms": latency_ms,

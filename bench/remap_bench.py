@@ -20,6 +20,7 @@ from bench.common import (
     TENANT,
     MemorySampler,
     connect,
+    db_probe,
     log,
     new_company,
     save_json,
@@ -91,12 +92,14 @@ def contract_document(
 
 
 async def remap(contracts: int, *, timeout: float = 600.0) -> dict[str, Any]:
+    from pymongo import AsyncMongoClient
+
     from contracts_common.mapping import DEFAULT_RULES_WITHOUT_METADATA, compile_mapping
     from ironclad_simulator.control import SimulatorControl
     from mapper.handlers import error_dict
-    from pymongo import AsyncMongoClient
 
     mapping = compile_mapping(list(DEFAULT_RULES_WITHOUT_METADATA))
+    probe = await db_probe()
     async with simulator() as sim, aiohttp.ClientSession() as session:
         ctl = SimulatorControl(sim.url, session)
         await ctl.set_config(rate_limits_enabled=False)
@@ -140,6 +143,7 @@ async def remap(contracts: int, *, timeout: float = 600.0) -> dict[str, Any]:
             await sampler.stop()
             await client.close()
     result = {
+        "db_probe_upserts_per_second": probe,
         "contracts": stored,
         "seed_seconds": round(seed_seconds, 1),
         "seed_inserts_per_second": round(stored / seed_seconds, 1),

@@ -38,6 +38,8 @@ def main() -> int:
         "IRONCLAD_BASE_URL": os.environ.get("IRONCLAD_BASE_URL", f"http://127.0.0.1:{SIM_PORT}"),
         "PUBLIC_BASE_URL": os.environ.get("PUBLIC_BASE_URL", f"http://127.0.0.1:{GATEWAY_PORT}"),
         "ALLOW_HTTP_WEBHOOK_TARGET": "true",
+        # The local MongoDB-compatible server slows down with retryable writes on (see scripts/test.sh).
+        "MONGODB_URL": os.environ.get("MONGODB_URL", "mongodb://127.0.0.1:27017/?retryWrites=false"),
         "GATEWAY_PORT": str(GATEWAY_PORT),
         "LOG_FORMAT": os.environ.get("LOG_FORMAT", "json"),
         "PYTHONUNBUFFERED": "1",

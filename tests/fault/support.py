@@ -34,7 +34,6 @@ FAST_ENV: dict[str, str] = {
     "MAX_RETRIES": "3",
     "SCHEDULER_ENABLED": "false",
     "LOG_FORMAT": "json",
-    "LOG_LEVEL": "DEBUG",
 }
 
 
@@ -49,11 +48,11 @@ class Workers:
     def env(self, **overrides: Any) -> dict[str, str]:
         return self.stack.env(**{**FAST_ENV, **overrides})
 
-    async def start(self, name: str, *, wait: bool = True, **overrides: Any) -> ServiceProcess:
+    async def start(self, name: str, **overrides: Any) -> ServiceProcess:
+        """Start `python -m <name>` with these setting overrides and wait until it consumes."""
         proc = ServiceProcess(name, self.env(**overrides), self.log_dir).start()
         self.started.append(proc)
-        if wait:
-            await wait_started(proc)
+        await wait_started(proc)
         return proc
 
     def kill_all(self) -> None:
@@ -296,12 +295,21 @@ async def assert_exact(m: Mongo, sim: Any, company_id: str, run: dict[str, Any] 
     assert set(ids) == set(records), (
         f"missing {len(set(records) - set(ids))}, unexpected {len(set(ids) - set(records))}"
     )
-    stale = [d["ironclad"]["id"] for d in docs if d["ironclad"]["lastUpdated"] != records[d["ironclad"]["id"]]["lastUpdated"]]
+    stale = [
+        d["ironclad"]["id"]
+        for d in docs
+        if d["ironclad"]["lastUpdated"] != records[d["ironclad"]["id"]]["lastUpdated"]
+    ]
     assert not stale, f"{len(stale)} contracts not at the newest version"
     if run is not None:
         assert run["status"] == "succeeded", run
-        assert run["fetched"] == len(records) and run["created"] == len(records), run
-        assert run["failed"] == 0 and run["skipped_stale"] == 0, run
+        for key, want in (
+            ("fetched", len(records)),
+            ("created", len(records)),
+            ("failed", 0),
+            ("skipped_stale", 0),
+        ):
+            assert run[key] == want, run
 
 
 async def assert_no_duplicate_documents(m: Mongo, sim: Any, company_id: str) -> int:
@@ -314,7 +322,9 @@ async def assert_no_duplicate_documents(m: Mongo, sim: Any, company_id: str) -> 
     expected = 0
     for record in await sim.list_records(company_id):
         expected += len(record.get("attachments") or {})
-    contracts = [d async for d in m.db.contracts.find({"tenant": TENANT}, {"attachments": 1, "ironclad.id": 1})]
+    contracts = [
+        d async for d in m.db.contracts.find({"tenant": TENANT}, {"attachments": 1, "ironclad.id": 1})
+    ]
     referenced = 0
     for contract in contracts:
         for attachment in contract.get("attachments", []):

@@ -23,8 +23,12 @@ from tests.fault.support import (
     wait_pages,
 )
 from tests.support.api import TERMINAL, AdminApi
+from tests.support.services import Stack
 
 pytestmark = pytest.mark.fault
+
+# Enough kills to hit the workers at several random points; more only makes the suite slower.
+MAX_KILLS = 6
 
 
 async def test_r9_killed_import_resumes_from_checkpoint(
@@ -50,14 +54,7 @@ async def test_r9_killed_import_resumes_from_checkpoint(
     assert len(done_before) < 20, "the import finished before the kill; make it slower"
 
     await procs.start("importer", **settings)
-    try:
-        run = await api.wait_run(TENANT, run_id, timeout=15)
-    except AssertionError:
-        from tests.fault._diag import diag
-        from tests.fault._diag import probe_writes, spy
-        spy(procs)
-        print("DIAG", done_before, await diag(procs.stack, db, run_id, sim, cid), await probe_writes(db, run_id))
-        raise
+    run = await api.wait_run(TENANT, run_id, timeout=60)
     await assert_exact(db, sim, cid, run)
 
     after = (await company_stats(sim, cid))["pages_requested"][requested_before:]
@@ -69,12 +66,21 @@ async def test_r9_killed_import_resumes_from_checkpoint(
     assert len(after) <= 2 * (20 - len(done_before)), after
 
 
+@pytest.fixture
+def roomy_deliveries(stack: Stack) -> None:
+    """Kills come every second or so, and each counts as a delivery of every message the victim held.
+    R4 is about redelivery, not the dead-letter limit (R6): give deliveries room, in every service."""
+    stack.shared_settings["DELIVERY_LIMIT"] = "20"
+
+
 async def test_r4_kill9_importer_and_mapper_at_random_points(
-    api: AdminApi, procs: Workers, db: Mongo, sim: Any, company: dict[str, Any]
+    roomy_deliveries: None, api: AdminApi, procs: Workers, db: Mongo, sim: Any, company: dict[str, Any]
 ) -> None:
-    """R4: redeliveries after kill -9 leave one contract per record, at its newest version, one file per document."""
+    """R4: after kill -9 and redelivery: one contract per record, newest version, one file per document."""
     cid = company["company_id"]
-    await sim.seed(cid, count=300, seed=4, document_ratio=0.6, min_document_bytes=2_000, max_document_bytes=20_000)
+    await sim.seed(
+        cid, count=300, seed=4, document_ratio=0.6, min_document_bytes=2_000, max_document_bytes=20_000
+    )
     await sim.set_config(latency_ms=15)
     await connect(api, company)
     settings = {"PAGE_SIZE": 25, "IRONCLAD_CONCURRENCY": 4, "PREFETCH_COUNT": 8}
@@ -85,7 +91,9 @@ async def test_r4_kill9_importer_and_mapper_at_random_points(
     run_id = await api.start_import(TENANT)
     kills = 0
     deadline = time.monotonic() + 90
-    while (await db.run(run_id))["status"] not in TERMINAL and time.monotonic() < deadline:
+    while (
+        (await db.run(run_id))["status"] not in TERMINAL and time.monotonic() < deadline and kills < MAX_KILLS
+    ):
         await asyncio.sleep(rng.uniform(0.3, 1.2))
         if (await db.run(run_id))["status"] in TERMINAL:
             break
@@ -126,7 +134,9 @@ async def test_r19_sigterm_mid_import_exits_cleanly_and_resumes(
 ) -> None:
     """R19: SIGTERM mid-import → exit code 0 within the grace period; after a restart the import completes."""
     cid = company["company_id"]
-    await sim.seed(cid, count=300, seed=19, document_ratio=0.3, min_document_bytes=1_000, max_document_bytes=8_000)
+    await sim.seed(
+        cid, count=300, seed=19, document_ratio=0.3, min_document_bytes=1_000, max_document_bytes=8_000
+    )
     await sim.set_config(latency_ms=80)
     await connect(api, company)
     settings = {"PAGE_SIZE": 20, "IRONCLAD_CONCURRENCY": 2}
@@ -141,8 +151,10 @@ async def test_r19_sigterm_mid_import_exits_cleanly_and_resumes(
     assert importer_code == 0, f"importer exit code {importer_code}:\n{importer.logs()[-3000:]}"
     assert mapper_code == 0, f"mapper exit code {mapper_code}:\n{mapper.logs()[-3000:]}"
     # The services' grace period is 25 s; handlers here take well under a second.
-    assert importer_took < 25 and mapper_took < 25, (importer_took, mapper_took)
-    assert "worker_stopped" in importer.logs() and "worker_stopped" in mapper.logs()
+    assert importer_took < 25, importer_took
+    assert mapper_took < 25, mapper_took
+    assert "worker_stopped" in importer.logs()
+    assert "worker_stopped" in mapper.logs()
     run = await db.run(run_id)
     assert run["status"] not in TERMINAL, "the import finished before SIGTERM; make it slower"
 

@@ -7,12 +7,14 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from contracts_common.storage.contracts import Contracts
-from contracts_common.storage.database import Database
-from contracts_common.storage.runs import Outcome
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pymongo import AsyncMongoClient
+
+from contracts_common.storage.contracts import Contracts
+from contracts_common.storage.database import Database
+from contracts_common.storage.runs import Outcome
+from tests.support.services import drop_test_database
 
 BASE = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -70,5 +72,5 @@ async def test_any_order_with_duplicates_ends_at_the_newest(
         assert stored[0]["fields"]["title"] == f"v{max(order)}"
         assert outcomes.count(Outcome.CREATED) == 1
     finally:
-        await client.drop_database(name)
+        await drop_test_database(client, name)
         await client.close()

@@ -70,7 +70,8 @@ def mongodb_url() -> tuple[str, Any]:
     if url := os.environ.get("TEST_MONGODB_URL"):
         return url, None
     if _reachable("127.0.0.1", 27017):
-        return "mongodb://127.0.0.1:27017", None
+        # See scripts/test.sh for why retryable writes are off against the local test server.
+        return "mongodb://127.0.0.1:27017/?retryWrites=false", None
     if _docker_available():
         from testcontainers.mongodb import MongoDbContainer
 
@@ -88,6 +89,9 @@ class Stack:
     prefix: str = field(default_factory=lambda: "t" + uuid.uuid4().hex[:10])
     simulator_url: str | None = None
     gateway_port: int = field(default_factory=free_port)
+    # Settings every service of this world gets (the gateway too), e.g. a delivery limit the
+    # queues are declared with: all services must declare them alike.
+    shared_settings: dict[str, str] = field(default_factory=dict)
 
     @property
     def database(self) -> str:
@@ -113,6 +117,7 @@ class Stack:
         }
         if self.simulator_url:
             values["IRONCLAD_BASE_URL"] = self.simulator_url
+        values.update(self.shared_settings)
         values.update(overrides)
         return {k: str(v) for k, v in values.items()}
 
@@ -189,8 +194,9 @@ async def wait_for(
 async def drop_stack(stack: Stack) -> None:
     """Delete the stack's queues, exchanges and database."""
     import aio_pika
-    from contracts_common.messaging import Topology
     from pymongo import AsyncMongoClient
+
+    from contracts_common.messaging import Topology
 
     with contextlib.suppress(Exception):
         connection = await aio_pika.connect(stack.amqp_url)
@@ -199,5 +205,16 @@ async def drop_stack(stack: Stack) -> None:
             await Topology(stack.prefix, 5).delete(channel)
     with contextlib.suppress(Exception):
         client: AsyncMongoClient[Any] = AsyncMongoClient(stack.mongodb_url)
-        await client.drop_database(stack.database)
-        await client.close()
+        try:
+            await drop_test_database(client, stack.database)
+        finally:
+            await client.close()
+
+
+async def drop_test_database(client: Any, name: str) -> None:
+    """Drop a test's database, except on secantusdb (the local test server): it drops a database key
+    by key under its global lock, stalling every other client meanwhile, and its storage is thrown
+    away with the server anyway, so the uniquely named database is left there. Real MongoDB drops it."""
+    hello = await client.admin.command("hello")
+    if hello.get("setName") != "secantus":
+        await client.drop_database(name)

@@ -66,6 +66,16 @@ async def connected(settings: SharedSettings, service: str) -> AsyncIterator[Run
         await db.close()
 
 
+def dump_tasks() -> None:
+    """SIGUSR1: log the stack of every asyncio task, to see what a stuck worker waits on."""
+    import io
+
+    for task in asyncio.all_tasks():
+        out = io.StringIO()
+        task.print_stack(file=out)
+        log.warning("task_stack", task=task.get_name(), stack=out.getvalue()[-4000:])
+
+
 async def run_worker(
     settings: SharedSettings, service: str, setup: Callable[[Runtime], Awaitable[None]], grace: float = 25.0
 ) -> None:
@@ -73,6 +83,7 @@ async def run_worker(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGUSR1, dump_tasks)
     async with connected(settings, service) as runtime:
         probes = await start_probe_server(settings.health_port, runtime.readiness)
         await setup(runtime)

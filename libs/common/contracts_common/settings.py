@@ -81,6 +81,12 @@ class ImporterSettings(IroncladAccessSettings):
     # Webhook events for one tenant arriving within this window become one incremental sync.
     event_coalesce_seconds: float = Field(default=2.0, ge=0)
     public_base_url: str = "http://127.0.0.1:8080"
+    # A running run whose counters have not moved for this long is recounted exactly from its rows
+    # (repairs an increment lost to a crash between a slot's row and its counter).
+    run_recount_after_seconds: float = Field(default=10.0, ge=1)
+    # ... and failed, with the reason, when it still has not moved after this long (e.g. its messages
+    # were dead-lettered).
+    run_stall_seconds: float = Field(default=1800.0, ge=10)
 
 
 class MapperSettings(SharedSettings):

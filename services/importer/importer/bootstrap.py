@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import aiohttp
+
 from contracts_common.crypto import SecretBox
 from contracts_common.ironclad import RetryPolicy, TokenCache
 from contracts_common.ironclad_access import IroncladAccess, build_rate_limiter
@@ -15,17 +16,19 @@ from contracts_common.storage.connections import Connections
 from contracts_common.storage.contracts import Contracts
 from contracts_common.storage.leases import Leases
 from contracts_common.storage.runs import Runs
-
 from importer.documents import DocumentStore
 from importer.events import EventHandlers
 from importer.failures import RunFailurePolicy
 from importer.listing import ListingHandlers
+from importer.run_supervisor import RunSupervisor
 from importer.scheduler import Scheduler
 from importer.webhook_health import WebhookHealth
 from importer.writeback import WritebackHandlers
 
 
-def build_access(runtime: Runtime, settings: ImporterSettings, session: aiohttp.ClientSession) -> IroncladAccess:
+def build_access(
+    runtime: Runtime, settings: ImporterSettings, session: aiohttp.ClientSession
+) -> IroncladAccess:
     return IroncladAccess(
         session=session,
         connections=Connections(runtime.db, SecretBox(settings.secrets_key.get_secret_value())),
@@ -60,7 +63,9 @@ async def setup(runtime: Runtime) -> None:
         concurrency=settings.ironclad_concurrency,
     )
     await runtime.broker.consume(StartRun, listing.start_run, prefetch=2)
-    await runtime.broker.consume(PageTask, listing.process_page, prefetch=max(2, settings.ironclad_concurrency // 2))
+    await runtime.broker.consume(
+        PageTask, listing.process_page, prefetch=max(2, settings.ironclad_concurrency // 2)
+    )
     events = EventHandlers(
         access=access,
         broker=runtime.broker,
@@ -78,12 +83,13 @@ async def setup(runtime: Runtime) -> None:
     runtime.background.append(asyncio.create_task(health.run_forever()))
     writeback = WritebackHandlers(access=access, db=runtime.db, delivery_limit=settings.delivery_limit)
     await runtime.broker.consume(WritebackTask, writeback.handle, prefetch=2)
+    runtime.background.append(asyncio.create_task(RunSupervisor(runs, settings).run_forever()))
     if settings.scheduler_enabled:
         scheduler = Scheduler(
             db=runtime.db,
             broker=runtime.broker,
             connections=access.connections,
-            leases=Leases(runtime.db, runtime.instance),
+            leases=leases,
             settings=settings,
         )
         runtime.background.append(asyncio.create_task(scheduler.run_forever()))

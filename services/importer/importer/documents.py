@@ -6,11 +6,15 @@ a document whose bytes are already stored for that record and key (same sha256) 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from dataclasses import dataclass
 from typing import Any
 
 import structlog
+from gridfs.errors import FileExists, NoFile
+from pymongo.errors import DuplicateKeyError
+
 from contracts_common.ironclad import IroncladClient, IroncladError
 from contracts_common.messages import DocumentFailure, StoredDocument
 from contracts_common.metrics import DOCUMENTS
@@ -74,16 +78,14 @@ class DocumentStore:
     async def _download(
         self, tenant: str, client: IroncladClient, record_id: str, key: str
     ) -> tuple[StoredDocument, bool]:
+        """Stream one document into GridFS; (stored document, whether these bytes were new)."""
         bucket = self._db.documents
         digest = hashlib.sha256()
         size = 0
         async with client.download_attachment(record_id, key) as stream:
-            filename = stream.filename or f"{key}"
+            filename = stream.filename or key
             content_type = stream.content_type
-            upload = bucket.open_upload_stream(
-                filename,
-                metadata={"tenant": tenant, "record_id": record_id, "key": key, "content_type": content_type},
-            )
+            upload = bucket.open_upload_stream(filename)
             try:
                 async for chunk in stream.iter_chunks():
                     digest.update(chunk)
@@ -92,27 +94,43 @@ class DocumentStore:
             except BaseException:
                 await upload.abort()
                 raise
-            await upload.close()
-        file_id = upload._id
         sha256 = digest.hexdigest()
-        await self._db.db[FILES].update_one(
-            {"_id": file_id}, {"$set": {"metadata.sha256": sha256, "metadata.size": size}}
-        )
-        # The same bytes stored earlier for this record and key win; this copy goes.
-        older = await self._db.db[FILES].find_one(
+        # The files document is written at close, with the hash already in it: the unique index on
+        # (tenant, record, key, sha256) then refuses a second copy of the same bytes atomically.
+        await upload.set(
+            "metadata",
             {
-                "metadata.tenant": tenant,
-                "metadata.record_id": record_id,
-                "metadata.key": key,
-                "metadata.sha256": sha256,
-                "_id": {"$lt": file_id},
+                "source": "ironclad",
+                "tenant": tenant,
+                "record_id": record_id,
+                "key": key,
+                "sha256": sha256,
+                "size": size,
+                "content_type": content_type,
             },
-            sort=[("_id", 1)],
         )
-        fresh = older is None
-        if older is not None:
-            await bucket.delete(file_id)
-            file_id = older["_id"]
+        fresh = True
+        try:
+            await upload.close()
+            file_id = upload._id
+        except (DuplicateKeyError, FileExists):
+            # GridFS reports any duplicate key on its files document as FileExists.
+            fresh = False
+            with contextlib.suppress(NoFile):
+                await bucket.delete(upload._id)  # its chunks; its files document was refused
+            existing = await self._db.db[FILES].find_one(
+                {
+                    "metadata.source": "ironclad",
+                    "metadata.tenant": tenant,
+                    "metadata.record_id": record_id,
+                    "metadata.key": key,
+                    "metadata.sha256": sha256,
+                },
+                {"_id": 1},
+            )
+            if existing is None:
+                raise
+            file_id = existing["_id"]
         return (
             StoredDocument(
                 key=key,

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
+
 from contracts_common.ironclad import IroncladClient, IroncladNotFound
 from contracts_common.ironclad_access import IroncladAccess, NotConnected
 from contracts_common.messages import FetchedRecord, RunKind, WebhookEvent
@@ -27,7 +28,6 @@ from contracts_common.metrics import RECORDS
 from contracts_common.storage.contracts import Contracts
 from contracts_common.storage.database import Document
 from contracts_common.storage.runs import Runs
-
 from importer.documents import DocumentStore
 from importer.failures import FAILURES, RunFailurePolicy
 
@@ -80,6 +80,8 @@ class _Batch:
     done: asyncio.Future[None] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
     full: asyncio.Event = field(default_factory=asyncio.Event)
     closed: bool = False
+    started: float = field(default_factory=lambda: asyncio.get_running_loop().time())
+    last_event: float = field(default_factory=lambda: asyncio.get_running_loop().time())
 
 
 class EventHandlers:
@@ -95,6 +97,7 @@ class EventHandlers:
         coalesce_seconds: float,
         concurrency: int,
         max_batch: int = 200,
+        max_wait_factor: float = 5.0,
     ) -> None:
         self._access = access
         self._broker = broker
@@ -105,6 +108,8 @@ class EventHandlers:
         self._coalesce = coalesce_seconds
         self._concurrency = concurrency
         self._max_batch = max_batch
+        self._max_wait = coalesce_seconds * max(1.0, max_wait_factor)
+        self._tenant_locks: dict[str, asyncio.Lock] = {}
         self._pending: dict[str, _Batch] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self.flushes = 0
@@ -119,6 +124,7 @@ class EventHandlers:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         batch.events.append((message, delivery))
+        batch.last_event = asyncio.get_running_loop().time()
         if len(batch.events) >= self._max_batch:
             batch.closed = True
             batch.full.set()
@@ -126,16 +132,22 @@ class EventHandlers:
         await asyncio.shield(batch.done)
 
     async def _flush_later(self, tenant: str, batch: _Batch) -> None:
-        if self._coalesce > 0:
+        """Debounce: sync once the tenant's events pause for `coalesce_seconds` (at most `max_wait` after
+        the first), and never while the tenant's previous sync runs; events keep joining meanwhile."""
+        loop = asyncio.get_running_loop()
+        while not batch.full.is_set():
+            wait = min(batch.last_event + self._coalesce, batch.started + self._max_wait) - loop.time()
+            if wait <= 0:
+                break
             with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(batch.full.wait(), self._coalesce)
-        batch.closed = True
-        if self._pending.get(tenant) is batch:
-            del self._pending[tenant]
+                await asyncio.wait_for(batch.full.wait(), wait)
         try:
-            await self.sync(
-                tenant, [m for m, _ in batch.events], max(d.delivery_count for _, d in batch.events)
-            )
+            async with self._tenant_locks.setdefault(tenant, asyncio.Lock()):
+                batch.closed = True
+                if self._pending.get(tenant) is batch:
+                    del self._pending[tenant]
+                events = [m for m, _ in batch.events]
+                await self.sync(tenant, events, max(d.delivery_count for _, d in batch.events))
         except BaseException as exc:
             if not batch.done.done():
                 batch.done.set_exception(exc)

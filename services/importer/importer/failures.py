@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import structlog
+
 from contracts_common.ironclad import (
     IroncladAuthError,
     IroncladError,

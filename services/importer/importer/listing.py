@@ -12,6 +12,7 @@ import math
 from typing import Any
 
 import structlog
+
 from contracts_common.ironclad import IroncladClient
 from contracts_common.ironclad_access import IroncladAccess
 from contracts_common.messages import FetchedRecord, PageTask, RunKind, StartRun
@@ -20,7 +21,6 @@ from contracts_common.metrics import RECORDS
 from contracts_common.storage.contracts import Contracts, parse_timestamp
 from contracts_common.storage.database import Document
 from contracts_common.storage.runs import Outcome, Runs
-
 from importer.documents import DocumentStore
 from importer.failures import FAILURES, RunFailurePolicy
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 
 import structlog
+
 from contracts_common.commands import start_reconcile
 from contracts_common.messaging import Broker
 from contracts_common.settings import ImporterSettings

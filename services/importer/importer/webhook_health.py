@@ -14,6 +14,7 @@ import asyncio
 from typing import Any
 
 import structlog
+
 from contracts_common.ironclad import IroncladClient, IroncladError, IroncladNotFound, OAuthError
 from contracts_common.ironclad_access import IroncladAccess
 from contracts_common.settings import ImporterSettings

@@ -22,6 +22,9 @@ from typing import Any
 import structlog
 from bson import ObjectId
 from bson.errors import InvalidId
+from pymongo import ReturnDocument
+from pymongo.errors import DuplicateKeyError
+
 from contracts_common.ironclad import (
     IroncladAuthError,
     IroncladBadRequest,
@@ -52,8 +55,6 @@ from contracts_common.storage.contracts import Contracts, ironclad_summary, pars
 from contracts_common.storage.database import DOCUMENTS_BUCKET, Database, Document
 from contracts_common.storage.mappings import Mappings
 from contracts_common.timeutil import iso, utcnow
-from pymongo import ReturnDocument
-from pymongo.errors import DuplicateKeyError
 
 log = structlog.get_logger(__name__)
 
@@ -161,8 +162,15 @@ class WritebackHandlers:
                     "NOT_CONNECTED", f"The workspace has no usable Ironclad connection (status {exc.status})."
                 ),
             )
-        except (IroncladForbidden, OAuthInvalidScope) as exc:
+        except IroncladForbidden as exc:
             await self._fail(task, scope_error(task.action, str(exc)))
+        except OAuthInvalidScope as exc:
+            # The token request names every scope we use; blame the action's scope only when Ironclad does.
+            if ACTION_SCOPES[task.action] in str(exc):
+                await self._fail(task, scope_error(task.action, str(exc)))
+            else:
+                message = f"Ironclad refused a token for the scopes Contracts AI uses: {exc.message}"
+                await self._fail(task, WritebackFailed("IRONCLAD_SCOPE_NOT_REGISTERED", message))
         except (OAuthInvalidClient, IroncladAuthError) as exc:
             reason = "Ironclad rejected the stored client credentials. Reconnect in the Ironclad panel."
             await self._access.connections.mark_needs_reauth(task.tenant, reason, generation)

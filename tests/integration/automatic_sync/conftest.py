@@ -33,7 +33,7 @@ async def own_gateway(
     from gateway.bootstrap import build
 
     stack.apply_env(monkeypatch)
-    app, d = await build(GatewaySettings())  # type: ignore[call-arg]
+    app, d = await build(GatewaySettings())
     async with (
         serve(app, stack.gateway_port) as url,
         aiohttp.ClientSession(headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}) as session,

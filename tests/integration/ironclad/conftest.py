@@ -11,9 +11,11 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
-from contracts_common.ironclad import ALL_SCOPES
 from ironclad_sim import SIM_USER, Sim
 from pymongo import AsyncMongoClient
+
+from contracts_common.ironclad import ALL_SCOPES
+from tests.support.services import drop_test_database
 
 MONGODB_URL = os.environ.get("TEST_MONGODB_URL", "mongodb://127.0.0.1:27017")
 
@@ -30,7 +32,7 @@ async def mongo_db() -> AsyncIterator[Any]:
     try:
         yield client[name]
     finally:
-        await client.drop_database(name)
+        await drop_test_database(client, name)
         await client.close()
 
 

@@ -43,7 +43,8 @@ async def imported(api: AdminApi, sim: Any, company: dict[str, Any], count: int 
 
 async def sim_record(sim: Any, company: dict[str, Any], record_id: str) -> dict[str, Any]:
     records = {r["id"]: r for r in await sim.list_records(company["company_id"])}
-    return records[record_id]
+    record: dict[str, Any] = records[record_id]
+    return record
 
 
 @pytest.fixture

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from contracts_common.messages import WritebackTask
 from contracts_common.messaging import Broker, Topology
+
 from tests.integration.writeback.conftest import TENANT, imported, sim_record, wait_operation
 from tests.support.api import AdminApi
 from tests.support.services import Stack
@@ -36,7 +38,8 @@ async def _orphan(api: AdminApi, sim: Any, company: dict[str, Any], db: Any) -> 
     update = await api.call(
         "POST", f"/api/v1/tenants/{TENANT}/contracts/{contract['contract_id']}/writeback/update-record", {}
     )
-    assert update.status == 409 and update.body["error"]["code"] == "CONTRACT_NOT_LINKED"
+    assert update.status == 409
+    assert update.body["error"]["code"] == "CONTRACT_NOT_LINKED"
     return contract
 
 
@@ -55,7 +58,8 @@ async def test_create_record_links_the_contract(
     contract = await _orphan(api, sim, company, db)
     path = f"/api/v1/tenants/{TENANT}/contracts/{contract['contract_id']}/writeback/create-record"
     unknown = await api.call("POST", path, {"record_type": "noSuchType"})
-    assert unknown.status == 422 and unknown.body["error"]["code"] == "UNKNOWN_RECORD_TYPE"
+    assert unknown.status == 422
+    assert unknown.body["error"]["code"] == "UNKNOWN_RECORD_TYPE"
 
     answer = await api.call(
         "POST", path, {"record_type": "everyFieldType", "fields": FIELDS, "operation_id": "create-op-0001"}
@@ -73,8 +77,12 @@ async def test_create_record_links_the_contract(
     props = record["properties"]
     # Types come from /records/metadata.
     assert props["counterpartyName"] == {"type": "string", "value": "Globex Corporation"}
-    assert props["agreementDate"]["type"] == "date" and props["agreementDate"]["value"].startswith("2030-02-01")
-    assert props["contractValue"] == {"type": "monetary_amount", "value": {"amount": 99000, "currency": "USD"}}
+    assert props["agreementDate"]["type"] == "date"
+    assert props["agreementDate"]["value"].startswith("2030-02-01")
+    assert props["contractValue"] == {
+        "type": "monetary_amount",
+        "value": {"amount": 99000, "currency": "USD"},
+    }
     assert props["standard_initialTermLength"] == {"type": "duration", "value": "P2Y"}
     assert props["contractOwner"] == {"type": "email", "value": "owner@acme.example"}
     assert "additionalNotes" not in props
@@ -89,12 +97,15 @@ async def test_create_record_links_the_contract(
 
     # The same operation id again: the same operation, nothing new.
     again = await api.call("POST", path, {"record_type": "everyFieldType", "operation_id": "create-op-0001"})
-    assert again.status == 202 and again.body.get("already_queued") is True
+    assert again.status == 202
+    assert again.body.get("already_queued") is True
     # Now linked: a second create is refused; an import sees the record unchanged (no second contract).
     refused = await api.call("POST", path, {"record_type": "everyFieldType"})
-    assert refused.status == 409 and refused.body["error"]["code"] == "CONTRACT_ALREADY_LINKED"
+    assert refused.status == 409
+    assert refused.body["error"]["code"] == "CONTRACT_ALREADY_LINKED"
     run = await api.wait_run(TENANT, await api.start_import(TENANT))
-    assert run["status"] == "succeeded" and run["created"] == 0, run
+    assert run["status"] == "succeeded", run
+    assert run["created"] == 0, run
     contracts = await api.all_contracts(TENANT)
     assert [c["contract_id"] for c in contracts if c["ironclad"]["id"] == new_id] == [contract["contract_id"]]
     names = [r["name"] for r in await sim.list_records(company["company_id"])]
@@ -119,26 +130,35 @@ async def test_redelivered_create_makes_one_record(
         record_type="everyFieldType",
     )
 
-    # 1. A plain redelivery of a settled operation does nothing.
-    await _republish(stack, task)
-    # 2. A worker that died after Ironclad created the record but before it stored the outcome:
+    # 1. A worker that died after Ironclad created the record but before it stored the outcome:
     #    the redelivery finds the record it created instead of creating another.
     await db.writebacks.update_one(
         {"tenant": TENANT, "operation_id": operation_id},
-        {"$set": {"status": "running"}, "$unset": {"ironclad_record_id": "", "result": "", "finished_at": ""}},
+        {
+            "$set": {"status": "running"},
+            "$unset": {"ironclad_record_id": "", "result": "", "finished_at": ""},
+        },
     )
     await db.contracts.update_one(
-        {"ironclad.id": op["ironclad_record_id"]}, {"$set": {"ironclad.id": contract["ironclad"]["id"], "deleted": True}}
+        {"ironclad.id": op["ironclad_record_id"]},
+        {"$set": {"ironclad.id": contract["ironclad"]["id"], "deleted": True}},
     )
     await _republish(stack, task)
     again = await wait_operation(api, operation_id)
     assert again["status"] == "succeeded", again
     assert again["ironclad_record_id"] == op["ironclad_record_id"]
     assert again["attempts"] == 2
+    # 2. A plain redelivery of a settled operation does nothing.
+    await _republish(stack, task)
+    await asyncio.sleep(1.0)
+    settled = await wait_operation(api, operation_id)
+    assert settled["attempts"] == 2
+    assert settled["finished_at"] == again["finished_at"]
     names = [r["name"] for r in await sim.list_records(company["company_id"])]
     assert names.count("Once") == 1
     linked = await api.call("GET", f"/api/v1/tenants/{TENANT}/contracts/{op['ironclad_record_id']}")
-    assert linked.status == 200 and linked.body["contract_id"] == contract["contract_id"]
+    assert linked.status == 200
+    assert linked.body["contract_id"] == contract["contract_id"]
 
 
 async def test_create_record_from_a_contract_that_never_was_in_ironclad(
@@ -150,15 +170,20 @@ async def test_create_record_from_a_contract_that_never_was_in_ironclad(
     )
     contract_id = str(native.inserted_id)
     path = f"/api/v1/tenants/{TENANT}/contracts/{contract_id}/writeback/create-record"
-    answer = await api.call("POST", path, {"record_type": "counterpartyPaperType1", "name": "From Contracts AI"})
+    answer = await api.call(
+        "POST", path, {"record_type": "counterpartyPaperType1", "name": "From Contracts AI"}
+    )
     assert answer.status == 202, answer.body
     op = await wait_operation(api, answer.body["operation_id"])
     assert op["status"] == "succeeded", op
     record = await sim_record(sim, company, op["ironclad_record_id"])
-    assert record["name"] == "From Contracts AI" and record["type"] == "counterpartyPaperType1"
+    assert record["name"] == "From Contracts AI"
+    assert record["type"] == "counterpartyPaperType1"
     assert record["properties"]["counterpartyName"]["value"] == "Globex Corporation"
     stored = await api.call("GET", f"/api/v1/tenants/{TENANT}/contracts/{contract_id}")
-    assert stored.status == 200 and stored.body["ironclad"]["id"] == record["id"]
+    assert stored.status == 200
+    assert stored.body["ironclad"]["id"] == record["id"]
     run = await api.wait_run(TENANT, await api.start_import(TENANT))
-    assert run["status"] == "succeeded" and run["created"] == 0, run
+    assert run["status"] == "succeeded", run
+    assert run["created"] == 0, run
     assert len(await api.all_contracts(TENANT)) == 3

@@ -31,7 +31,7 @@ async def test_upload_round_trip(
     record_id = contract["ironclad"]["id"]
     path = f"/api/v1/tenants/{TENANT}/contracts/{contract['contract_id']}/writeback/documents"
 
-    answer = await api.call("POST", path, data=_form(PDF, "Processed – MSA.pdf", "signedCopy"))
+    answer = await api.call("POST", path, data=_form(PDF, "Résumé MSA.pdf", "signedCopy"))
     assert answer.status == 202, answer.body
     op = await wait_operation(api, answer.body["operation_id"])
     assert op["status"] == "succeeded", op
@@ -41,27 +41,32 @@ async def test_upload_round_trip(
     stored_record = simulator.companies[company["company_id"]].records.get(record_id)
     attachment = stored_record.attachments["signedCopy"]
     assert attachment.data == PDF
-    assert attachment.filename == "Processed – MSA.pdf"
+    assert attachment.filename == "Résumé MSA.pdf"
     record = await sim_record(sim, company, record_id)
-    assert record["attachments"]["signedCopy"]["filename"] == "Processed – MSA.pdf"
+    assert record["attachments"]["signedCopy"]["filename"] == "Résumé MSA.pdf"
 
     # The contract has it too, with the record's new lastUpdated.
-    contract_now = (await api.call("GET", f"/api/v1/tenants/{TENANT}/contracts/{contract['contract_id']}")).body
+    contract_now = (
+        await api.call("GET", f"/api/v1/tenants/{TENANT}/contracts/{contract['contract_id']}")
+    ).body
     assert contract_now["ironclad"]["lastUpdated"] == record["lastUpdated"]
     assert [a["key"] for a in contract_now["attachments"]] == ["signedCopy"]
     raw = await api.call(
         "GET", f"/api/v1/tenants/{TENANT}/contracts/{contract['contract_id']}/attachments/signedCopy"
     )
-    assert raw.status == 200 and raw.body == PDF
+    assert raw.status == 200
+    assert raw.body == PDF
 
     # Ironclad does not overwrite: the same key again is refused before anything is queued.
     taken = await api.call("POST", path, data=_form(PDF, "again.pdf", "signedCopy"))
-    assert taken.status == 409 and taken.body["error"]["code"] == "ATTACHMENT_EXISTS", taken.body
+    assert taken.status == 409, taken.body
+    assert taken.body["error"]["code"] == "ATTACHMENT_EXISTS", taken.body
 
     # A sync sees our own upload as unchanged and downloads nothing.
     reconcile = await api.call("POST", f"/api/v1/tenants/{TENANT}/ironclad/reconcile")
     run = await api.wait_run(TENANT, reconcile.body["run_id"])
-    assert run["status"] == "succeeded" and run["updated"] == 0, run
+    assert run["status"] == "succeeded", run
+    assert run["updated"] == 0, run
     assert run["documents_downloaded"] == 0, run
 
 
@@ -78,7 +83,8 @@ async def test_upload_is_checked_before_it_is_queued(
     ]
     for form, status, code in cases:
         answer = await api.call("POST", path, data=form)
-        assert answer.status == status and answer.body["error"]["code"] == code, answer.body
+        assert answer.status == status, answer.body
+        assert answer.body["error"]["code"] == code, answer.body
     as_json = await api.call("POST", path, {"attachment_key": "fileAttachment"})
     assert as_json.status == 415
     listed = await api.call("GET", f"/api/v1/tenants/{TENANT}/writebacks")

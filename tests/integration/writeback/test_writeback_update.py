@@ -16,7 +16,9 @@ async def test_update_record_round_trip_and_sync_sees_it_unchanged(
     record_id = contract["ironclad"]["id"]
     # Give the record a note, so the write-back has a property to remove.
     await sim.edit_record(
-        company["company_id"], record_id, set_properties={"additionalNotes": {"type": "string", "value": "old"}}
+        company["company_id"],
+        record_id,
+        set_properties={"additionalNotes": {"type": "string", "value": "old"}},
     )
     run = await api.wait_run(TENANT, await api.start_import(TENANT))
     assert run["status"] == "succeeded", run
@@ -30,7 +32,8 @@ async def test_update_record_round_trip_and_sync_sees_it_unchanged(
         "not_a_field": "x",
     }
     answer = await api.call(
-        "POST", f"/api/v1/tenants/{TENANT}/contracts/{contract['contract_id']}/writeback/update-record",
+        "POST",
+        f"/api/v1/tenants/{TENANT}/contracts/{contract['contract_id']}/writeback/update-record",
         {"fields": fields},
     )
     assert answer.status == 202, answer.body
@@ -47,7 +50,10 @@ async def test_update_record_round_trip_and_sync_sees_it_unchanged(
     assert props["counterpartyName"] == {"type": "string", "value": "Globex Ltd"}
     assert props["expirationDate"]["type"] == "date"
     assert props["expirationDate"]["value"].startswith("2031-06-30")
-    assert props["contractValue"] == {"type": "monetary_amount", "value": {"amount": 1234.5, "currency": "EUR"}}
+    assert props["contractValue"] == {
+        "type": "monetary_amount",
+        "value": {"amount": 1234.5, "currency": "EUR"},
+    }
     assert "additionalNotes" not in props
 
     # Ironclad's answer is already on the contract: same lastUpdated, fields mapped from it.
@@ -75,14 +81,43 @@ async def test_update_record_needs_a_linked_contract_and_a_valid_body(
     contracts = await imported(api, sim, company, count=2)
     base = f"/api/v1/tenants/{TENANT}/contracts"
     missing = await api.call("POST", f"{base}/000000000000000000000000/writeback/update-record", {})
-    assert missing.status == 404 and missing.body["error"]["code"] == "CONTRACT_NOT_FOUND"
+    assert missing.status == 404
+    assert missing.body["error"]["code"] == "CONTRACT_NOT_FOUND"
     bad = await api.call(
         "POST", f"{base}/{contracts[0]['contract_id']}/writeback/update-record", {"fields": [1, 2]}
     )
-    assert bad.status == 422 and bad.body["error"]["code"] == "VALIDATION_FAILED"
+    assert bad.status == 422
+    assert bad.body["error"]["code"] == "VALIDATION_FAILED"
     linked = await api.call(
-        "POST", f"{base}/{contracts[0]['contract_id']}/writeback/create-record", {"record_type": "everyFieldType"}
+        "POST",
+        f"{base}/{contracts[0]['contract_id']}/writeback/create-record",
+        {"record_type": "everyFieldType"},
     )
-    assert linked.status == 409 and linked.body["error"]["code"] == "CONTRACT_ALREADY_LINKED"
+    assert linked.status == 409
+    assert linked.body["error"]["code"] == "CONTRACT_ALREADY_LINKED"
     unknown = await api.call("GET", f"/api/v1/tenants/{TENANT}/writebacks/nope")
-    assert unknown.status == 404 and unknown.body["error"]["code"] == "OPERATION_NOT_FOUND"
+    assert unknown.status == 404
+    assert unknown.body["error"]["code"] == "OPERATION_NOT_FOUND"
+
+
+async def test_update_record_from_the_stored_fields_writes_them_back_unchanged(
+    api: AdminApi, workers: None, sim: Any, company: dict[str, Any]
+) -> None:
+    contracts = await imported(api, sim, company, count=8)
+    for contract in contracts:
+        before = await sim_record(sim, company, contract["ironclad"]["id"])
+        answer = await api.call(
+            "POST", f"/api/v1/tenants/{TENANT}/contracts/{contract['contract_id']}/writeback/update-record"
+        )
+        assert answer.status == 202, answer.body
+        op = await wait_operation(api, answer.body["operation_id"])
+        assert op["status"] == "succeeded", op
+        after = await sim_record(sim, company, contract["ironclad"]["id"])
+        assert after["name"] == before["name"]
+        for key, prop in before["properties"].items():
+            if prop["type"] in ("string", "email", "number", "boolean", "duration"):
+                assert after["properties"][key] == prop, (key, op["result"])
+        stored = await api.call("GET", f"/api/v1/tenants/{TENANT}/contracts/{contract['contract_id']}")
+        assert stored.body["fields"] == contract["fields"] | {
+            "last_updated": stored.body["fields"]["last_updated"]
+        }

@@ -28,7 +28,11 @@ SCOPES: tuple[Scope, ...] = (
         False,
     ),
     Scope("public.webhooks.readWebhooks", "Automatic Sync: check that our webhook is still enabled.", False),
-    Scope("public.webhooks.deleteWebhooks", "Automatic Sync: remove our webhook on disable or disconnect.", False),
+    Scope(
+        "public.webhooks.deleteWebhooks",
+        "Automatic Sync: remove our webhook on disable or disconnect.",
+        False,
+    ),
     Scope(
         "public.workflows.readWorkflows",
         "Automatic Sync: resolve a workflow event into the records it created.",

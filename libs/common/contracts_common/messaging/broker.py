@@ -202,7 +202,7 @@ class Broker:
     ) -> Consumer[M]:
         channel = await self.connection.channel()
         await channel.set_qos(prefetch_count=prefetch or self.prefetch)
-        queue = await channel.get_queue(self.topology.queue(message_type.queue), ensure=False)
+        queue = await self.topology.declare_queue(channel, message_type.queue)
         consumer = Consumer(self, channel, queue, message_type, handler)
         await consumer.start()
         self._consumers.append(consumer)

@@ -8,11 +8,14 @@ exchange, using at-least-once dead-lettering so a dead-lettered message cannot b
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import aio_pika
-from aio_pika.abc import AbstractChannel, AbstractExchange
+from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractQueue
 
 from contracts_common.messages import MESSAGE_TYPES
+
+BACKSTOP_FACTOR = 4
 
 QUEUE_SUFFIXES: tuple[str, ...] = tuple(dict.fromkeys(m.queue for m in MESSAGE_TYPES))
 
@@ -51,20 +54,29 @@ class Topology:
                 self.dead_letter_queue(suffix), durable=True, arguments={"x-queue-type": "quorum"}
             )
             await dlq.bind(dlx, routing_key=name)
-            queue = await channel.declare_queue(
-                name,
-                durable=True,
-                arguments={
-                    "x-queue-type": "quorum",
-                    "x-delivery-limit": self.delivery_limit,
-                    "x-dead-letter-exchange": self.dead_letter_exchange,
-                    "x-dead-letter-routing-key": name,
-                    "x-dead-letter-strategy": "at-least-once",
-                    "x-overflow": "reject-publish",
-                },
-            )
+            queue = await self.declare_queue(channel, suffix)
             await queue.bind(exchange, routing_key=name)
         return exchange
+
+    def queue_arguments(self, suffix: str) -> dict[str, Any]:
+        return {
+            "x-queue-type": "quorum",
+            # The broker's own limit is only the backstop for consumers that die holding a message
+            # (kill -9, OOM): every such death counts as a delivery. Consumers dead-letter a message
+            # that fails `delivery_limit` times themselves, with the reason (see broker.Consumer).
+            "x-delivery-limit": self.delivery_limit * BACKSTOP_FACTOR,
+            "x-dead-letter-exchange": self.dead_letter_exchange,
+            "x-dead-letter-routing-key": self.queue(suffix),
+            "x-dead-letter-strategy": "at-least-once",
+            "x-overflow": "reject-publish",
+        }
+
+    async def declare_queue(self, channel: AbstractChannel, suffix: str) -> AbstractQueue:
+        """Declare one work queue. Consumers declare (not just look up) their queue: a robust channel
+        re-declares and re-consumes only the queues declared through it after a reconnect."""
+        return await channel.declare_queue(
+            self.queue(suffix), durable=True, arguments=self.queue_arguments(suffix)
+        )
 
     async def delete(self, channel: AbstractChannel) -> None:
         """Remove everything `declare` made (tests clean up after themselves)."""

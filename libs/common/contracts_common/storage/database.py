@@ -25,6 +25,7 @@ INDEXES: dict[str, list[IndexModel]] = {
             [("tenant", ASCENDING), ("kind", ASCENDING), ("status", ASCENDING)], name="tenant_kind_status"
         ),
     ],
+    "run_counters": [IndexModel([("tenant", ASCENDING), ("run_id", ASCENDING)], name="tenant_run")],
     "run_pages": [
         IndexModel(
             [("tenant", ASCENDING), ("run_id", ASCENDING), ("page", ASCENDING)], unique=True, name="page_once"
@@ -71,6 +72,10 @@ INDEXES: dict[str, list[IndexModel]] = {
                 ("metadata.sha256", ASCENDING),
             ],
             name="tenant_record_key_hash",
+            # One stored file per document content: concurrent or redelivered downloads of the same
+            # bytes collide here when the second file is finalised, whatever the timing.
+            unique=True,
+            partialFilterExpression={"metadata.source": "ironclad"},
         )
     ],
 }

@@ -8,7 +8,9 @@ often its message is redelivered, through a unique `run_items` row.
 from __future__ import annotations
 
 import uuid
+import zlib
 from collections.abc import Sequence
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -21,6 +23,7 @@ from contracts_common.storage.database import Database, Document
 from contracts_common.timeutil import iso, utcnow
 
 MAX_STORED_ERRORS = 200
+COUNTER_SHARDS = 8
 
 
 class RunStatus(StrEnum):
@@ -41,6 +44,8 @@ class Outcome(StrEnum):
 
 TERMINAL = frozenset({RunStatus.SUCCEEDED, RunStatus.PARTIALLY_SUCCEEDED, RunStatus.FAILED})
 ACTIVE = [RunStatus.QUEUED.value, RunStatus.RUNNING.value]
+# Counters of the fetched-sum, kept exactly in `run_counters` (see Runs.count_slots).
+SLOT_COUNTERS = ("fetched", "created", "updated", "unchanged", "skipped_stale", "failed", "mapping_errors")
 COUNTERS = (
     "fetched",
     "created",
@@ -91,14 +96,15 @@ class Runs:
         return doc
 
     async def get(self, tenant: str, run_id: str) -> Document | None:
-        return await self._db.runs.find_one({"_id": run_id, "tenant": tenant})
+        run = await self._db.runs.find_one({"_id": run_id, "tenant": tenant})
+        return None if run is None else (await self._with_counters(tenant, [run]))[0]
 
-    async def list(self, tenant: str, *, limit: int = 50, kind: str | None = None) -> list[Document]:
+    async def recent(self, tenant: str, *, limit: int = 50, kind: str | None = None) -> list[Document]:
         query: dict[str, Any] = {"tenant": tenant}
         if kind:
             query["kind"] = kind
         cursor = self._db.runs.find(query, {"errors": {"$slice": 20}}).sort("created_at", -1).limit(limit)
-        return [doc async for doc in cursor]
+        return await self._with_counters(tenant, [doc async for doc in cursor])
 
     async def has_active(self, tenant: str, kind: RunKind) -> Document | None:
         return await self._db.runs.find_one({"tenant": tenant, "kind": kind.value, "status": {"$in": ACTIVE}})
@@ -156,11 +162,41 @@ class Runs:
         extra: dict[str, int] | None = None,
         errors: Sequence[Document] = (),
     ) -> Document | None:
-        """Count (slot, outcome, record_id) items not counted before; returns the run after counting."""
-        if not items:
+        """Count (slot, outcome, record_id) items not counted before; returns the run after counting.
+
+        A `run_items` row per slot decides once and for all that a slot is counted; the counters are
+        then incremented. A consumer killed between the two leaves a slot counted in `run_items` only:
+        `recount` (run by the importer's run supervisor when a run stops moving) repairs that exactly.
+        """
+        for _ in range(5):
+            existing = {
+                doc["slot"]
+                async for doc in self._db.run_items.find(
+                    {"tenant": tenant, "run_id": run_id, "slot": {"$in": [slot for slot, _, _ in items]}},
+                    {"slot": 1},
+                )
+            }
+            fresh = [item for item in items if item[0] not in existing]
+            if not fresh:
+                return await self.try_finish(tenant, run_id)
+            await self._count_fresh(tenant, run_id, fresh, extra or {})
+            if errors:
+                await self._db.runs.update_one(
+                    {"_id": run_id, "tenant": tenant},
+                    {"$push": {"errors": {"$each": list(errors), "$slice": MAX_STORED_ERRORS}}},
+                )
             return await self.try_finish(tenant, run_id)
+        raise RuntimeError(f"could not count slots of run {run_id}: persistent conflicts")
+
+    async def _count_fresh(
+        self,
+        tenant: str,
+        run_id: str,
+        fresh: Sequence[tuple[str, Outcome, str | None]],
+        extra: dict[str, int],
+    ) -> None:
         now = utcnow()
-        rows = [
+        rows: list[dict[str, Any]] = [
             {
                 "tenant": tenant,
                 "run_id": run_id,
@@ -169,30 +205,96 @@ class Runs:
                 "record_id": rid,
                 "created_at": now,
             }
-            for slot, outcome, rid in items
+            for slot, outcome, rid in fresh
         ]
-        fresh = list(range(len(rows)))
+        if extra.get("mapping_errors"):
+            rows[0]["mapping_errors"] = extra["mapping_errors"]
         try:
             await self._db.run_items.insert_many(rows, ordered=False)
+            inserted = rows
         except BulkWriteError as exc:
-            duplicates = {e["index"] for e in exc.details.get("writeErrors", []) if e.get("code") == 11000}
-            others = [e for e in exc.details.get("writeErrors", []) if e.get("code") != 11000]
-            if others:
+            errors = exc.details.get("writeErrors", [])
+            if any(e.get("code") != 11000 for e in errors):
                 raise
-            fresh = [i for i in fresh if i not in duplicates]
-        if not fresh:
-            return await self.try_finish(tenant, run_id)
-        inc: dict[str, int] = {"fetched": len(fresh)}
-        for i in fresh:
-            key = items[i][1].value
-            inc[key] = inc.get(key, 0) + 1
-        for key, value in (extra or {}).items():
-            inc[key] = inc.get(key, 0) + value
-        update: dict[str, Any] = {"$inc": inc, "$set": {"updated_at": now}}
-        if errors:
-            update["$push"] = {"errors": {"$each": list(errors), "$slice": MAX_STORED_ERRORS}}
-        await self._db.runs.update_one({"_id": run_id, "tenant": tenant}, update)
-        return await self.try_finish(tenant, run_id)
+            # A concurrent delivery counted some of these slots first: count only the rows that went in.
+            refused = {e["index"] for e in errors}
+            inserted = [row for index, row in enumerate(rows) if index not in refused]
+        # Counters are spread over a few shard documents so concurrent consumers rarely conflict.
+        by_shard: dict[int, dict[str, int]] = {}
+        for row in inserted:
+            inc = by_shard.setdefault(zlib.crc32(row["slot"].encode()) % COUNTER_SHARDS, {})
+            inc["fetched"] = inc.get("fetched", 0) + 1
+            inc[row["outcome"]] = inc.get(row["outcome"], 0) + 1
+            if row.get("mapping_errors"):
+                inc["mapping_errors"] = inc.get("mapping_errors", 0) + row["mapping_errors"]
+        for shard, inc in by_shard.items():
+            await self._db.run_counters.update_one(
+                {"_id": f"{run_id}:{shard}"},
+                {
+                    "$inc": inc,
+                    "$max": {"updated_at": now},
+                    "$setOnInsert": {"tenant": tenant, "run_id": run_id, "shard": shard},
+                },
+                upsert=True,
+            )
+
+    async def recount(self, tenant: str, run_id: str) -> None:
+        """Recompute a run's counters exactly from its `run_items` and `run_pages` rows."""
+        totals = dict.fromkeys(SLOT_COUNTERS, 0)
+        async for row in self._db.run_items.find(
+            {"tenant": tenant, "run_id": run_id}, {"outcome": 1, "mapping_errors": 1}
+        ):
+            totals["fetched"] += 1
+            totals[row["outcome"]] += 1
+            totals["mapping_errors"] += int(row.get("mapping_errors", 0))
+        pages = [
+            page
+            async for page in self._db.run_pages.find(
+                {"tenant": tenant, "run_id": run_id}, {"listed": 1, "planned": 1}
+            )
+        ]
+        run = await self._db.runs.find_one({"_id": run_id, "tenant": tenant}, {"total": 1})
+        if run is None:
+            return
+        exact_id = f"{run_id}:exact"
+        await self._db.run_counters.replace_one(
+            {"_id": exact_id},
+            {"tenant": tenant, "run_id": run_id, "shard": "exact", **totals, "updated_at": utcnow()},
+            upsert=True,
+        )
+        await self._db.run_counters.delete_many(
+            {"tenant": tenant, "run_id": run_id, "_id": {"$ne": exact_id}}
+        )
+        update: dict[str, Any] = {"pages_done": len(pages)}
+        if run.get("total") is not None:
+            update["expected"] = run["total"] + sum(p.get("listed", 0) - p.get("planned", 0) for p in pages)
+        await self._db.runs.update_one({"_id": run_id, "tenant": tenant}, {"$set": update})
+
+    async def last_activity(self, tenant: str, run: Document) -> datetime:
+        latest: datetime = run["updated_at"]
+        async for shard in self._db.run_counters.find(
+            {"tenant": tenant, "run_id": run["_id"]}, {"updated_at": 1}
+        ):
+            if shard.get("updated_at") and shard["updated_at"] > latest:
+                latest = shard["updated_at"]
+        return latest
+
+    async def running(self) -> list[Document]:
+        return [doc async for doc in self._db.runs.find({"status": RunStatus.RUNNING.value})]
+
+    async def counters(self, tenant: str, run_ids: Sequence[str]) -> dict[str, dict[str, int]]:
+        totals: dict[str, dict[str, int]] = {run_id: dict.fromkeys(SLOT_COUNTERS, 0) for run_id in run_ids}
+        async for doc in self._db.run_counters.find({"tenant": tenant, "run_id": {"$in": list(run_ids)}}):
+            total = totals[doc["run_id"]]
+            for key in SLOT_COUNTERS:
+                total[key] += int(doc.get(key, 0))
+        return totals
+
+    async def _with_counters(self, tenant: str, runs: list[Document]) -> list[Document]:
+        if not runs:
+            return runs
+        totals = await self.counters(tenant, [r["_id"] for r in runs])
+        return [{**run, **totals[run["_id"]]} for run in runs]
 
     async def add(self, tenant: str, run_id: str, counters: dict[str, int]) -> None:
         """Counters outside the fetched-sum (documents, deleted), where idempotency is the caller's."""
@@ -201,7 +303,11 @@ class Runs:
         )
 
     async def complete_page(self, tenant: str, run_id: str, page: int, *, listed: int, planned: int) -> bool:
-        """Checkpoint a page once; False if it was already done (a redelivered page task)."""
+        """Checkpoint a page once; False if it was already done (a redelivered page task).
+
+        The row keeps `listed` and `planned`, so `recount` can rebuild the page counters exactly if a
+        crash falls between the checkpoint and the increment below.
+        """
         try:
             await self._db.run_pages.insert_one(
                 {
@@ -209,6 +315,8 @@ class Runs:
                     "tenant": tenant,
                     "run_id": run_id,
                     "page": page,
+                    "listed": listed,
+                    "planned": planned,
                     "done_at": utcnow(),
                 }
             )
@@ -226,12 +334,17 @@ class Runs:
 
     async def try_finish(self, tenant: str, run_id: str) -> Document | None:
         """Give the run its terminal status once all its planned work is counted."""
-        run = await self._db.runs.find_one({"_id": run_id, "tenant": tenant})
+        run = await self.get(tenant, run_id)
         if run is None or run["status"] not in ACTIVE or run["pages_total"] is None:
             return run
         if run["pages_done"] < run["pages_total"] or run["fetched"] < (run["expected"] or 0):
             return run
         if not run.get("listing_complete"):
+            return run
+        # The running counters say the run is complete: settle it on exact counts (see count_slots).
+        await self.recount(tenant, run_id)
+        run = await self.get(tenant, run_id)
+        if run is None or run["fetched"] < (run["expected"] or 0) or run["pages_done"] < run["pages_total"]:
             return run
         return await self.finish(tenant, run_id, status=final_status(run))
 
@@ -248,13 +361,14 @@ class Runs:
         doc = await self._db.runs.find_one_and_update(
             query, {"$set": update}, return_document=ReturnDocument.AFTER
         )
-        if doc is not None:
-            RUNS_FINISHED.labels(kind=doc["kind"], status=status.value).inc()
-        return doc
+        if doc is None:
+            return None
+        RUNS_FINISHED.labels(kind=doc["kind"], status=status.value).inc()
+        return (await self._with_counters(tenant, [doc]))[0]
 
     async def fail(self, tenant: str, run_id: str, error: str) -> Document | None:
         """End a run because of an error: never `succeeded`; `partially_succeeded` if some work landed."""
-        run = await self._db.runs.find_one({"_id": run_id, "tenant": tenant})
+        run = await self.get(tenant, run_id)
         if run is None:
             return None
         done = run["created"] + run["updated"] + run["unchanged"] + run["deleted"]

@@ -71,7 +71,7 @@ async def list_runs(request: web.Request) -> web.Response:
     if not 1 <= limit <= 200:
         raise ApiError(400, "INVALID_PARAM", "limit must be an integer from 1 to 200.", {"field": "limit"})
     kind = request.query.get("kind")
-    runs = await d.runs.list(request.match_info["tenant"], limit=limit, kind=kind)
+    runs = await d.runs.recent(request.match_info["tenant"], limit=limit, kind=kind)
     return web.json_response({"items": [public_run(r) for r in runs]})
 
 

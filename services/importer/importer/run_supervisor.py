@@ -1,0 +1,60 @@
+"""Watches running runs: repairs counters a crash left behind, and ends runs that stopped for good.
+
+A run counts each slot in two writes (its `run_items` row, then the counter); a worker killed between
+them leaves the counter one short and the run waiting. When a run has not moved for
+`run_recount_after_seconds`, its counters are rebuilt exactly from its rows and it is given its terminal
+status if its work is done. A run that still has not moved after `run_stall_seconds` is failed with the
+reason, so nobody waits on it forever. Every replica may do this; recounting is idempotent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import structlog
+
+from contracts_common.settings import ImporterSettings
+from contracts_common.storage.runs import Runs
+from contracts_common.timeutil import utcnow
+
+log = structlog.get_logger(__name__)
+
+TICK_SECONDS = 5.0
+
+
+class RunSupervisor:
+    def __init__(self, runs: Runs, settings: ImporterSettings) -> None:
+        self._runs = runs
+        self._settings = settings
+
+    async def run_forever(self) -> None:
+        while True:
+            try:
+                await self.tick()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("run_supervisor_tick_failed")
+            await asyncio.sleep(TICK_SECONDS)
+
+    async def tick(self) -> None:
+        now = utcnow()
+        for run in await self._runs.running():
+            tenant, run_id = run["tenant"], run["_id"]
+            if run.get("pages_total") is None:
+                continue  # not planned yet: its StartRun is still queued or being handled
+            idle = (now - await self._runs.last_activity(tenant, run)).total_seconds()
+            if idle < self._settings.run_recount_after_seconds:
+                continue
+            await self._runs.recount(tenant, run_id)
+            finished = await self._runs.try_finish(tenant, run_id)
+            if finished is not None and finished["status"] != "running":
+                log.info("run_settled_after_recount", tenant=tenant, run_id=run_id, status=finished["status"])
+                continue
+            if idle >= self._settings.run_stall_seconds:
+                reason = (
+                    f"no progress for {int(idle)} s; some of its messages may be in a dead-letter queue "
+                    "(python -m contracts_common.ops queues)"
+                )
+                await self._runs.fail(tenant, run_id, reason)
+                log.warning("run_stalled_failed", tenant=tenant, run_id=run_id, idle_seconds=int(idle))
