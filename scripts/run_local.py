@@ -33,7 +33,8 @@ def main() -> int:
     RUN.mkdir(exist_ok=True)
     env = {
         **os.environ,
-        "ADMIN_API_TOKEN": os.environ.get("ADMIN_API_TOKEN") or secret("admin-token", Fernet.generate_key().decode()[:32]),
+        "ADMIN_API_TOKEN": os.environ.get("ADMIN_API_TOKEN")
+        or secret("admin-token", Fernet.generate_key().decode()[:32]),
         "SECRETS_KEY": os.environ.get("SECRETS_KEY") or secret("secrets-key", Fernet.generate_key().decode()),
         "IRONCLAD_BASE_URL": os.environ.get("IRONCLAD_BASE_URL", f"http://127.0.0.1:{SIM_PORT}"),
         "PUBLIC_BASE_URL": os.environ.get("PUBLIC_BASE_URL", f"http://127.0.0.1:{GATEWAY_PORT}"),
@@ -46,8 +47,18 @@ def main() -> int:
     }
     python = str(REPO / ".venv" / "bin" / "python")
     commands = {
-        "simulator": [python, "-m", "ironclad_simulator", "--host", "127.0.0.1", "--port", str(SIM_PORT),
-                      "--seed-demo", str(DEMO_CONTRACTS), "--allow-http-targets"],
+        "simulator": [
+            python,
+            "-m",
+            "ironclad_simulator",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(SIM_PORT),
+            "--seed-demo",
+            str(DEMO_CONTRACTS),
+            "--allow-http-targets",
+        ],
         "gateway": [python, "-m", "gateway"],
         "importer": [python, "-m", "importer"],
         "mapper": [python, "-m", "mapper"],
@@ -91,8 +102,12 @@ async def demo(env: dict[str, str]) -> str:
         else:
             raise SystemExit("the gateway did not become ready; see .run/gateway.log")
         # The simulator's demo app (see `python -m ironclad_simulator --help`).
-        body = {"client_id": "00000000-0000-4000-8000-000000000001", "client_secret": "demo-secret",
-                "user_email": "integration@example.com", "region": "na1"}
+        body = {
+            "client_id": "00000000-0000-4000-8000-000000000001",
+            "client_secret": "demo-secret",
+            "user_email": "integration@example.com",
+            "region": "na1",
+        }
         async with http.put(base + "/api/v1/tenants/demo/ironclad/connection", json=body) as r:
             connected = await r.json()
         if r.status != 200:
@@ -110,8 +125,9 @@ async def demo(env: dict[str, str]) -> str:
     lines = [
         "",
         f"  {connected['message']}  (tenant 'demo', region {connected['region']})",
-        f"  Import {run['status']}: fetched {run['fetched']}, created {run['created']}, updated {run['updated']}, "
-        f"unchanged {run['unchanged']}, failed {run['failed']}, documents {run['documents_downloaded']}",
+        f"  Import {run['status']}: fetched {run['fetched']}, created {run['created']}, "
+        f"updated {run['updated']}, unchanged {run['unchanged']}, failed {run['failed']}, "
+        f"documents {run['documents_downloaded']}",
         "  A few imported contracts:",
         *[f"    - {c['ironclad']['ironcladId']}: {c['ironclad']['name']}" for c in sample],
         "",

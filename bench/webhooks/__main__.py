@@ -183,8 +183,9 @@ async def throughput(
 async def freshness(
     world: Any, sim_url: str, company_id: str, records: list[dict[str, Any]], changes: int, latency_ms: float
 ) -> dict[str, Any]:
-    from ironclad_simulator.control import SimulatorControl
     from pymongo import AsyncMongoClient
+
+    from ironclad_simulator.control import SimulatorControl
 
     client: AsyncMongoClient[Any] = AsyncMongoClient(world.stack.mongodb_url)
     contracts = client[world.stack.database].contracts

@@ -31,8 +31,9 @@ async def running_stack(stack: Stack, spawn: Callable[..., ServiceProcess]) -> A
     from tests.support.services import free_port
 
     spawn("gateway")
-    spawn("importer", HEALTH_PORT=free_port())
-    spawn("mapper", HEALTH_PORT=free_port())
+    for name in ("importer", "mapper"):
+        stack.shared_settings[f"{name.upper()}_PROBE_PORT"] = str(free_port())  # where its /metrics is
+        spawn(name, HEALTH_PORT=stack.shared_settings[f"{name.upper()}_PROBE_PORT"])
     base = f"http://127.0.0.1:{stack.gateway_port}"
     async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}) as session:
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import aiohttp
 import pytest
-from contracts_common.mapping import DEFAULT_RULES_WITHOUT_METADATA, compile_mapping
 
+from contracts_common.mapping import DEFAULT_RULES_WITHOUT_METADATA, compile_mapping
 from tests.support.api import AdminApi
 
 pytestmark = pytest.mark.e2e
@@ -97,6 +97,27 @@ async def test_fifty_contracts_every_field_and_byte(
         assert summary["fields"] == compiled.apply(records[summary["ironclad"]["id"]]).fields
 
     # Prometheus counters moved in the services that did the work.
-    async with aiohttp.ClientSession() as session, session.get(api.base + "/metrics") as response:
+    importer_metrics = await _metrics(f"http://127.0.0.1:{stack.shared_settings['IMPORTER_PROBE_PORT']}")
+    mapper_metrics = await _metrics(f"http://127.0.0.1:{stack.shared_settings['MAPPER_PROBE_PORT']}")
+    assert importer_metrics['contracts_records_total{outcome="fetched"}'] == 50
+    assert importer_metrics['contracts_documents_total{outcome="downloaded"}'] == documents
+    assert importer_metrics['contracts_ironclad_requests_total{endpoint="GET /records",status="200"}'] >= 2
+    assert mapper_metrics['contracts_records_total{outcome="created"}'] == 50
+    assert mapper_metrics['contracts_messages_handled_total{outcome="ok",queue="mapper.records"}'] == 50
+    gateway_metrics = await _metrics(api.base)
+    assert (
+        gateway_metrics['contracts_ironclad_requests_total{endpoint="POST /oauth/token",status="200"}'] >= 1
+    )
+
+
+async def _metrics(base: str) -> dict[str, float]:
+    """A service's Prometheus samples by name and labels."""
+    async with aiohttp.ClientSession() as session, session.get(base + "/metrics") as response:
+        assert response.status == 200
         text = await response.text()
-    assert "contracts_ironclad_requests_total" in text
+    samples: dict[str, float] = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            samples[name] = float(value)
+    return samples

@@ -8,8 +8,8 @@ from typing import Any
 
 import aio_pika
 import pytest
-from contracts_common.messages import FetchedRecord
 
+from contracts_common.messages import FetchedRecord
 from tests.fault.support import (
     TENANT,
     Mongo,

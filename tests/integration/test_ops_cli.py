@@ -9,15 +9,17 @@ import sys
 from typing import Any
 
 import aio_pika
-from contracts_common.messaging import Broker, Topology
+import pytest
 
+from contracts_common.messaging import Broker, Topology
+from tests.support.api import AdminApi
 from tests.support.services import REPO, Stack
 
 
-def ops(stack: Stack, *args: str) -> Any:
+def ops(stack: Stack, *args: str, **env: str) -> Any:
     result = subprocess.run(
         [sys.executable, "-m", "contracts_common.ops", *args],
-        env={**stack.env()},
+        env={**stack.env(**env)},
         capture_output=True,
         text=True,
         cwd=REPO,
@@ -56,3 +58,27 @@ async def test_queues_dlq_show_and_replay(stack: Stack) -> None:
         assert depths[topology.queue("mapper.records")] == 1
     finally:
         await broker.close()
+
+
+async def test_rotate_secrets_re_encrypts_under_the_new_key(
+    api: AdminApi, stack: Stack, company: dict[str, Any]
+) -> None:
+    from cryptography.fernet import Fernet, InvalidToken
+    from pymongo import AsyncMongoClient
+
+    from tests.support.services import SECRETS_KEY
+
+    assert (await api.connect("acme", company["apps"][0], "admin@acme.example")).status == 200
+    new_key = Fernet.generate_key().decode()
+    answer = await asyncio.to_thread(ops, stack, "rotate-secrets", SECRETS_KEY=f"{new_key},{SECRETS_KEY}")
+    assert answer == {"rotated": 1}
+    client: AsyncMongoClient[Any] = AsyncMongoClient(stack.mongodb_url)
+    try:
+        stored = await client[stack.database].connections.find_one({"tenant": "acme"})
+    finally:
+        await client.close()
+    assert stored is not None
+    token = stored["client_secret_encrypted"].encode()
+    assert Fernet(new_key.encode()).decrypt(token).decode() == company["apps"][0]["client_secret"]
+    with pytest.raises(InvalidToken):
+        Fernet(SECRETS_KEY.encode()).decrypt(token)

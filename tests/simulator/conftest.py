@@ -12,6 +12,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+
 from ironclad_simulator.app import create_app
 from ironclad_simulator.control import SimulatorControl
 from ironclad_simulator.state import SimConfig, SimulatorState

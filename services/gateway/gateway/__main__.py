@@ -1,7 +1,7 @@
 from aiohttp import web
+
 from contracts_common.logging import configure_logging
 from contracts_common.settings import GatewaySettings
-
 from gateway.bootstrap import build
 
 

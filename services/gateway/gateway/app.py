@@ -7,8 +7,8 @@ from pathlib import Path
 
 import structlog
 from aiohttp import web
-from contracts_common.health import add_probe_routes
 
+from contracts_common.health import add_probe_routes
 from gateway.api import automatic_sync, connection, contracts, mapping, runs, schema, writeback
 from gateway.auth import admin_auth_middleware
 from gateway.deps import DEPS, GatewayDeps

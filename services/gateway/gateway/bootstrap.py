@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import aiohttp
 from aiohttp import web
+
 from contracts_common.crypto import SecretBox
 from contracts_common.ironclad import RetryPolicy, TokenCache
 from contracts_common.ironclad_access import IroncladAccess, build_rate_limiter
@@ -12,7 +13,6 @@ from contracts_common.runtime import instance_name
 from contracts_common.settings import GatewaySettings
 from contracts_common.storage.connections import Connections
 from contracts_common.storage.database import Database
-
 from gateway.app import create_app
 from gateway.deps import GatewayDeps
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from aiohttp import web
+
 from contracts_common.crypto import SecretBox
 from contracts_common.ironclad_access import IroncladAccess
 from contracts_common.messaging import Broker

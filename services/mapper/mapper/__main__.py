@@ -3,7 +3,6 @@ import asyncio
 from contracts_common.logging import configure_logging
 from contracts_common.runtime import run_worker
 from contracts_common.settings import MapperSettings
-
 from mapper.bootstrap import setup
 
 

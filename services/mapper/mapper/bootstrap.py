@@ -8,7 +8,6 @@ from contracts_common.settings import MapperSettings
 from contracts_common.storage.contracts import Contracts
 from contracts_common.storage.mappings import Mappings
 from contracts_common.storage.runs import Runs
-
 from mapper.current_mapping import MappingCache
 from mapper.handlers import RecordHandlers
 

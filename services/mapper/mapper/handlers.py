@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import structlog
+
 from contracts_common.messages import FetchedRecord, RemapTask
 from contracts_common.messaging import Broker, Delivery
 from contracts_common.metrics import MAPPING_ERRORS, RECORDS
 from contracts_common.storage.contracts import Contracts
 from contracts_common.storage.database import Database
 from contracts_common.storage.runs import Outcome, Runs, RunStatus
-
 from mapper.current_mapping import MappingCache
 
 log = structlog.get_logger(__name__)

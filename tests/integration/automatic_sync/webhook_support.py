@@ -9,9 +9,10 @@ from typing import Any
 
 import aio_pika
 import aiohttp
+from prometheus_client import REGISTRY
+
 from contracts_common.messaging import Topology
 from ironclad_simulator.webhooks import sign
-from prometheus_client import REGISTRY
 
 EVENT_ID_HEADER = "X-Ironclad-Webhook-Event-Id"
 VERIFICATION_HEADER = "X-Ironclad-Webhook-Verification"

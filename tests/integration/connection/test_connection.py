@@ -8,9 +8,9 @@ from typing import Any
 
 import aiohttp
 import pytest
-from contracts_common.ironclad import ALL_SCOPES, AUTOMATIC_SYNC_SCOPES, REQUIRED_SCOPES
 from structlog.testing import capture_logs
 
+from contracts_common.ironclad import ALL_SCOPES, AUTOMATIC_SYNC_SCOPES, REQUIRED_SCOPES
 from tests.support.api import AdminApi
 from tests.support.services import ADMIN_TOKEN, wait_for
 
@@ -89,7 +89,6 @@ async def test_unreachable_region(
 ) -> None:
     from contracts_common.settings import GatewaySettings
     from gateway.bootstrap import build
-
     from tests.support.services import free_port, serve
 
     # This gateway's Ironclad origin is a port where nothing listens.

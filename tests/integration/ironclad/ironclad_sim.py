@@ -7,6 +7,8 @@ from typing import Any
 
 import aiohttp
 from aiohttp.test_utils import TestServer
+from pydantic import SecretStr
+
 from contracts_common.ironclad import (
     IroncladClient,
     IroncladCredentials,
@@ -16,7 +18,6 @@ from contracts_common.ironclad import (
     RetryPolicy,
     TokenCache,
 )
-from pydantic import SecretStr
 
 SIM_USER = "svc@example.com"
 

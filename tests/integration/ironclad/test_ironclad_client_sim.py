@@ -9,6 +9,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
+from ironclad_sim import Sim
+
 from contracts_common.ironclad import (
     Bucket,
     IroncladAuthError,
@@ -23,7 +25,6 @@ from contracts_common.ironclad import (
     RetryPolicy,
     TokenCache,
 )
-from ironclad_sim import Sim
 
 API = "/public/api/v1"
 

@@ -7,8 +7,9 @@ import os
 import time
 from typing import Any
 
-from contracts_common.ironclad import Bucket, MongoRateLimiter
 from pymongo import AsyncMongoClient
+
+from contracts_common.ironclad import Bucket, MongoRateLimiter
 
 MONGODB_URL_ENV = "TEST_MONGODB_URL"
 

@@ -7,7 +7,6 @@ from typing import Any
 
 from contracts_common.messages import WritebackTask
 from contracts_common.messaging import Broker, Topology
-
 from tests.integration.writeback.conftest import TENANT, imported, sim_record, wait_operation
 from tests.support.api import AdminApi
 from tests.support.services import Stack

@@ -6,9 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 import aiohttp
+
 from contracts_common.ironclad import ALL_SCOPES
 from contracts_common.ironclad.scopes import CREATE_ATTACHMENTS, CREATE_RECORDS, UPDATE_RECORDS
-
 from tests.integration.writeback.conftest import TENANT, imported, wait_operation
 from tests.support.api import AdminApi
 

@@ -12,6 +12,8 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from pydantic import SecretStr
+
 from contracts_common.ironclad import (
     IroncladClient,
     IroncladCredentials,
@@ -21,7 +23,6 @@ from contracts_common.ironclad import (
     RetryPolicy,
     TokenCache,
 )
-from pydantic import SecretStr
 
 RECORDED = Path("/work/shared/reference/ironclad-recorded")
 SECRET = "sup3r-s3cret-client-secret"

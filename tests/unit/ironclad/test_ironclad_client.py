@@ -8,6 +8,18 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
+from ironclad_fakes import (
+    CLIENT_ID,
+    SECRET,
+    USER_EMAIL,
+    ClientFactory,
+    FakeIronclad,
+    Reply,
+    credentials,
+    fast_retry,
+)
+from structlog.testing import capture_logs
+
 from contracts_common.ironclad import (
     ALL_SCOPES,
     Bucket,
@@ -27,17 +39,6 @@ from contracts_common.ironclad import (
     RetryPolicy,
     TokenCache,
 )
-from ironclad_fakes import (
-    CLIENT_ID,
-    SECRET,
-    USER_EMAIL,
-    ClientFactory,
-    FakeIronclad,
-    Reply,
-    credentials,
-    fast_retry,
-)
-from structlog.testing import capture_logs
 
 API = "/public/api/v1"
 

@@ -4,10 +4,11 @@ import asyncio
 from typing import Any
 
 import pytest
-from contracts_common.ironclad import Bucket, MongoRateLimiter, NoRateLimiter, RateLimiter, bucket_for
-from contracts_common.ironclad.ratelimit import gcra_interval, gcra_pipeline, gcra_wait
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from contracts_common.ironclad import Bucket, MongoRateLimiter, NoRateLimiter, RateLimiter, bucket_for
+from contracts_common.ironclad.ratelimit import gcra_interval, gcra_pipeline, gcra_wait
 
 
 @pytest.mark.parametrize(

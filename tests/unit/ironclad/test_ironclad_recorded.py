@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from contracts_common.ironclad import RecordPage
 from ironclad_fakes import RECORDED, ClientFactory, FakeIronclad, recorded
+
+from contracts_common.ironclad import RecordPage
 
 
 def replay(fake: FakeIronclad, name: str) -> dict[str, Any]:

@@ -3,10 +3,11 @@ from __future__ import annotations
 import random
 
 import pytest
-from contracts_common.ironclad import RetryPolicy
-from contracts_common.ironclad.retry import parse_retry_after
 from hypothesis import given
 from hypothesis import strategies as st
+
+from contracts_common.ironclad import RetryPolicy
+from contracts_common.ironclad.retry import parse_retry_after
 
 
 @given(n=st.integers(min_value=0, max_value=200), seed=st.integers(min_value=0, max_value=2**32))

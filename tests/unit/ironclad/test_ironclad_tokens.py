@@ -4,8 +4,9 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 import pytest
-from contracts_common.ironclad import IroncladCredentials, Token, TokenCache, ironclad_origin
 from pydantic import SecretStr, ValidationError
+
+from contracts_common.ironclad import IroncladCredentials, Token, TokenCache, ironclad_origin
 
 
 class Clock:

@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 import pytest
+
 from contracts_common.mapping import (
     DEFAULT_RULES_WITHOUT_METADATA,
     InvalidMappingError,

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from pydantic import TypeAdapter, ValidationError
+
 from contracts_common.mapping import ConversionError, Transform
 from contracts_common.mapping.convert import (
     coerce_address,
@@ -19,7 +21,6 @@ from contracts_common.mapping.convert import (
     coerce_string_list,
     sample_of,
 )
-from pydantic import TypeAdapter, ValidationError
 
 ADAPTER: TypeAdapter[Any] = TypeAdapter(Transform)
 

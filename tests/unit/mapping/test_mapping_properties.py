@@ -6,6 +6,10 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pydantic import TypeAdapter
+
 from contracts_common.mapping import (
     BUILTIN_TARGET_FIELDS,
     ConversionError,
@@ -16,9 +20,6 @@ from contracts_common.mapping import (
 )
 from contracts_common.mapping.compat import target_coercer
 from contracts_common.mapping.transforms import USE_DEFAULT
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-from pydantic import TypeAdapter
 
 json_scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=40)
 json_values = st.recursive(

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
+
 from contracts_common.mapping import (
     BUILTIN_TARGET_FIELDS,
     InvalidTargetFieldsError,
@@ -17,7 +19,6 @@ from contracts_common.mapping import (
     target_fields,
     validate_mapping,
 )
-from pydantic import ValidationError
 
 AGREEMENT = "properties.agreementDate"
 NUMBER = "properties.number_6372fcf6-8ef8-4cf8-8ec1-c53d7ff7a8e6_number"

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+
 from contracts_common.messages import WebhookEvent
 from contracts_common.messaging import Delivery
 from importer.events import EventHandlers

@@ -7,9 +7,10 @@ import json
 from datetime import UTC, datetime
 
 import pytest
-from contracts_common.messages import WebhookEvent
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+from contracts_common.messages import WebhookEvent
 from gateway.webhooks.verification import (
     KeyCache,
     SignatureHeader,

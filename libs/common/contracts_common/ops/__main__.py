@@ -4,6 +4,7 @@
   dlq show QUEUE [--limit N]   the dead-lettered messages of QUEUE (e.g. importer.pages), with their reasons
   dlq replay QUEUE [--limit N] move dead-lettered messages back to QUEUE (confirmed publish, then ack)
   reconcile TENANT             start a reconciliation for a tenant now
+  rotate-secrets               re-encrypt every stored client secret under the first key of SECRETS_KEY
 
 Reads the same settings as the services (AMQP_URL, MONGODB_URL, QUEUE_PREFIX, ...).
 """
@@ -115,6 +116,29 @@ async def reconcile(settings: SharedSettings, tenant: str) -> dict[str, Any]:
     return {"run_id": run["_id"], "started": started, "status": run["status"]}
 
 
+async def rotate_secrets(settings: SharedSettings) -> dict[str, int]:
+    """Re-encrypt the stored client secrets under SECRETS_KEY's first key (the others still decrypt)."""
+    from contracts_common.crypto import SecretBox
+    from contracts_common.settings import IroncladAccessSettings
+
+    access = IroncladAccessSettings()  # SECRETS_KEY comes from the environment
+    box = SecretBox(access.secrets_key.get_secret_value())
+    db = Database.connect(settings.mongodb_url, settings.mongodb_database)
+    rotated = 0
+    try:
+        async for doc in db.connections.find({"client_secret_encrypted": {"$exists": True}}):
+            token = doc["client_secret_encrypted"]
+            fresh = box.rotate(token)
+            result = await db.connections.update_one(
+                {"_id": doc["_id"], "client_secret_encrypted": token},
+                {"$set": {"client_secret_encrypted": fresh}},
+            )
+            rotated += result.modified_count
+    finally:
+        await db.close()
+    return {"rotated": rotated}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m contracts_common.ops",
@@ -129,6 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     dlq.add_argument("--limit", type=int, default=20)
     rec = sub.add_parser("reconcile")
     rec.add_argument("tenant")
+    sub.add_parser("rotate-secrets")
     args = parser.parse_args(argv)
     settings = SharedSettings()
     result: Any
@@ -138,6 +163,8 @@ def main(argv: list[str] | None = None) -> int:
         result = asyncio.run(dlq_show(settings, args.queue, args.limit))
     elif args.command == "dlq":
         result = {"replayed": asyncio.run(dlq_replay(settings, args.queue, args.limit))}
+    elif args.command == "rotate-secrets":
+        result = asyncio.run(rotate_secrets(settings))
     else:
         result = asyncio.run(reconcile(settings, args.tenant))
     json.dump(result, sys.stdout, indent=2, default=str)

@@ -8,6 +8,7 @@ from urllib.parse import urlparse
 
 import structlog
 from aiohttp import web
+
 from contracts_common.ironclad import (
     AUTOMATIC_SYNC_SCOPES,
     IroncladError,
@@ -21,7 +22,6 @@ from contracts_common.runtime import instance_name
 from contracts_common.storage.connections import ConnectionStatus
 from contracts_common.storage.leases import Leases
 from contracts_common.timeutil import iso, utcnow
-
 from gateway.api.connection_guard import connected_client
 from gateway.api.webhook_registration import (
     WEBHOOK_EVENTS,

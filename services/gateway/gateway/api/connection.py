@@ -7,6 +7,8 @@ from typing import Annotated, Any, Literal
 
 import structlog
 from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints
+
 from contracts_common.ironclad import (
     ALL_SCOPES,
     REQUIRED_SCOPES,
@@ -26,8 +28,6 @@ from contracts_common.ironclad import (
     missing_scopes,
 )
 from contracts_common.storage.connections import ConnectionStatus, automatic_sync_available, public_connection
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints
-
 from gateway.api.schema import refresh_schema_and_suggest
 from gateway.api.webhook_registration import remove_webhooks
 from gateway.deps import deps

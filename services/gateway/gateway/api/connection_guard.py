@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from contracts_common.ironclad import IroncladClient
 from contracts_common.ironclad_access import NotConnected
-
 from gateway.deps import GatewayDeps
 from gateway.errors import ApiError
 
@@ -17,7 +16,8 @@ async def connected_client(d: GatewayDeps, tenant: str) -> IroncladClient:
             raise ApiError(
                 409,
                 "NEEDS_REAUTH",
-                "Ironclad rejected the stored credentials. Reconnect with a valid Client ID and Client Secret.",
+                "Ironclad rejected the stored credentials. "
+                "Reconnect with a valid Client ID and Client Secret.",
             ) from exc
         raise ApiError(
             409, "NOT_CONNECTED", "This workspace is not connected to Ironclad. Connect first."

@@ -7,9 +7,9 @@ from urllib.parse import quote
 from aiohttp import web
 from bson import ObjectId
 from bson.errors import InvalidId
-from contracts_common.storage.contracts import public_contract
 from gridfs.errors import NoFile
 
+from contracts_common.storage.contracts import public_contract
 from gateway.deps import deps
 from gateway.errors import ApiError
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
 from contracts_common.commands import start_remap
 from contracts_common.mapping import (
     BUILTIN_TARGET_FIELDS,
@@ -20,8 +22,6 @@ from contracts_common.mapping import (
 )
 from contracts_common.messaging import BrokerUnavailable
 from contracts_common.timeutil import iso
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-
 from gateway.api.schema import cached_schema
 from gateway.deps import GatewayDeps, deps
 from gateway.errors import ApiError, invalid_body, parse_body, read_json

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Annotated
 
 from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field
+
 from contracts_common.commands import start_import, start_reconcile
 from contracts_common.messaging import BrokerUnavailable
 from contracts_common.storage.runs import public_run
-from pydantic import BaseModel, ConfigDict, Field
-
 from gateway.api.connection_guard import require_connected
 from gateway.deps import deps
 from gateway.errors import ApiError, parse_body, read_json

@@ -6,11 +6,11 @@ from typing import Any
 
 import structlog
 from aiohttp import web
+
 from contracts_common.ironclad import IroncladClient, IroncladError, OAuthError
 from contracts_common.mapping import source_fields, suggest_mapping
 from contracts_common.storage.database import Document
 from contracts_common.timeutil import iso, utcnow
-
 from gateway.api.connection_guard import connected_client
 from gateway.deps import GatewayDeps, deps
 from gateway.errors import ApiError

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
+
 from contracts_common.ironclad import (
     IroncladBadRequest,
     IroncladClient,
@@ -22,7 +23,6 @@ from contracts_common.ironclad import (
 )
 from contracts_common.settings import GatewaySettings
 from contracts_common.storage.database import Document
-
 from gateway.deps import GatewayDeps
 
 log = structlog.get_logger(__name__)

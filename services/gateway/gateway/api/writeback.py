@@ -21,14 +21,14 @@ from urllib.parse import unquote
 
 import structlog
 from aiohttp import BodyPartReader, web
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pymongo.errors import DuplicateKeyError
+
 from contracts_common.ironclad.scopes import CREATE_ATTACHMENTS, CREATE_RECORDS, SCOPES, UPDATE_RECORDS
 from contracts_common.messages import WritebackTask
 from contracts_common.messaging import BrokerUnavailable
 from contracts_common.storage.database import Document
 from contracts_common.timeutil import iso, utcnow
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
-from pymongo.errors import DuplicateKeyError
-
 from gateway.api.connection_guard import require_connected
 from gateway.deps import GatewayDeps, deps
 from gateway.errors import ApiError, parse_body

@@ -21,6 +21,8 @@ from typing import Any
 
 import structlog
 from aiohttp import web
+from pymongo.errors import DuplicateKeyError, PyMongoError
+
 from contracts_common.ironclad import IroncladError, OAuthError
 from contracts_common.messages import WebhookEvent
 from contracts_common.messaging import BrokerUnavailable
@@ -28,8 +30,6 @@ from contracts_common.metrics import WEBHOOKS
 from contracts_common.storage.connections import ConnectionStatus
 from contracts_common.storage.database import Document
 from contracts_common.timeutil import utcnow
-from pymongo.errors import DuplicateKeyError, PyMongoError
-
 from gateway.deps import GatewayDeps, deps
 from gateway.errors import error_response
 from gateway.webhooks.verification import KeyCache, VerificationError, parse_header
