@@ -80,6 +80,7 @@ class Contracts:
                     "$setOnInsert": {
                         "tenant": tenant,
                         "created_at": now,
+                        "created_by_run": run_id,
                         **({} if attachments is not None else {"attachments": []}),
                     },
                 },
@@ -87,7 +88,8 @@ class Contracts:
             )
         except DuplicateKeyError:
             existing = await self._db.contracts.find_one(
-                {"tenant": tenant, "ironclad.id": record["id"]}, {"source_last_updated": 1, "deleted": 1}
+                {"tenant": tenant, "ironclad.id": record["id"]},
+                {"source_last_updated": 1, "deleted": 1, "last_run_id": 1, "created_by_run": 1},
             )
             if existing is None:  # deleted between the two calls; the redelivery will settle it
                 raise
@@ -98,6 +100,10 @@ class Contracts:
                         {"_id": existing["_id"]}, {"$set": {"deleted": False, "deleted_at": None}}
                     )
                     return Outcome.UPDATED
+                if run_id is not None and existing.get("last_run_id") == run_id:
+                    # Another delivery of this record in this same run wrote it: report what that
+                    # write did, so whichever delivery counts the slot counts the same outcome.
+                    return Outcome.CREATED if existing.get("created_by_run") == run_id else Outcome.UPDATED
                 return Outcome.UNCHANGED
             return Outcome.SKIPPED_STALE
         return Outcome.CREATED if result.upserted_id is not None else Outcome.UPDATED
