@@ -33,6 +33,7 @@ from tests.support.services import (
     Stack,
     amqp_url,
     drop_stack,
+    drop_test_database,
     free_port,
     mongodb_url,
 )
@@ -446,7 +447,7 @@ async def _db_probe(n: int) -> float:
             await coll.update_one({"_id": i}, {"$set": {"v": i}}, upsert=True)
         return round(n / (time.monotonic() - t0), 1)
     finally:
-        await client.drop_database(name)
+        await drop_test_database(client, name)
         await client.close()
 
 

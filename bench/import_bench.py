@@ -42,6 +42,7 @@ from bench.common import (
     simulator,
     wait_terminal,
 )
+from tests.support.services import drop_test_database
 
 LIMITS_OFF = {"RATE_LIMIT_ENABLED": "false"}
 
@@ -223,7 +224,7 @@ async def naive_baseline(records: int, *, timeout: float = 900.0) -> dict[str, A
                 page += 1
             elapsed = time.monotonic() - t0
         finally:
-            await client.drop_database(dbname)
+            await drop_test_database(client, dbname)
             await client.close()
     result = {
         "db_probe_upserts_per_second": probe,
