@@ -66,6 +66,18 @@ async def connected(settings: SharedSettings, service: str) -> AsyncIterator[Run
         await db.close()
 
 
+async def every(seconds: float, tick: Callable[[], Awaitable[object]], name: str) -> None:
+    """Run `tick` forever, `seconds` apart; a failing tick is logged and the next one still runs."""
+    while True:
+        try:
+            await tick()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("periodic_tick_failed", task=name)
+        await asyncio.sleep(seconds)
+
+
 def dump_tasks() -> None:
     """SIGUSR1: log the stack of every asyncio task, to see what a stuck worker waits on."""
     import io

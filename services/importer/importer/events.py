@@ -22,7 +22,7 @@ import structlog
 
 from contracts_common.ironclad import IroncladClient, IroncladNotFound
 from contracts_common.ironclad_access import IroncladAccess, NotConnected
-from contracts_common.messages import FetchedRecord, RunKind, WebhookEvent
+from contracts_common.messages import RunKind, WebhookEvent
 from contracts_common.messaging import Broker, Delivery
 from contracts_common.metrics import RECORDS
 from contracts_common.storage.contracts import Contracts
@@ -30,6 +30,7 @@ from contracts_common.storage.database import Document
 from contracts_common.storage.runs import Runs
 from importer.documents import DocumentStore
 from importer.failures import FAILURES, RunFailurePolicy
+from importer.handoff import hand_off_record
 
 log = structlog.get_logger(__name__)
 
@@ -256,21 +257,16 @@ class EventHandlers:
                     return
                 RECORDS.labels(outcome="fetched").inc()
                 known: Document | None = stored.get(record_id)
-                docs = await self._documents.fetch_all(tenant, client, record, known)
-                if docs is not None and docs.downloaded:
-                    await self._runs.add(tenant, run_id, {"documents_downloaded": docs.downloaded})
-                if docs is not None and docs.failures:
-                    await self._runs.add(tenant, run_id, {"documents_failed": len(docs.failures)})
-                await self._broker.publish_with_retry(
-                    FetchedRecord(
-                        tenant=tenant,
-                        run_id=run_id,
-                        record=record,
-                        documents=docs.stored if docs else [],
-                        document_failures=docs.failures if docs else [],
-                        documents_unchanged=docs is None,
-                    ),
-                    headers={"slot": record_id},
+                await hand_off_record(
+                    documents=self._documents,
+                    runs=self._runs,
+                    broker=self._broker,
+                    client=client,
+                    tenant=tenant,
+                    run_id=run_id,
+                    record=record,
+                    stored=known,
+                    slot=record_id,
                 )
 
         results = await asyncio.gather(*(one(rid) for rid in record_ids), return_exceptions=True)

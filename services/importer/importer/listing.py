@@ -15,7 +15,7 @@ import structlog
 
 from contracts_common.ironclad import IroncladClient
 from contracts_common.ironclad_access import IroncladAccess
-from contracts_common.messages import FetchedRecord, PageTask, RunKind, StartRun
+from contracts_common.messages import PageTask, RunKind, StartRun
 from contracts_common.messaging import Broker, Delivery
 from contracts_common.metrics import RECORDS
 from contracts_common.storage.contracts import Contracts, parse_timestamp
@@ -23,6 +23,7 @@ from contracts_common.storage.database import Document
 from contracts_common.storage.runs import Outcome, Runs
 from importer.documents import DocumentStore
 from importer.failures import FAILURES, RunFailurePolicy
+from importer.handoff import hand_off_record
 
 log = structlog.get_logger(__name__)
 
@@ -141,21 +142,16 @@ class ListingHandlers:
 
         async def one(slot: str, record: dict[str, Any]) -> None:
             async with limit:
-                docs = await self._documents.fetch_all(tenant, client, record, stored.get(record["id"]))
-                if docs is not None and docs.downloaded:
-                    await self._runs.add(tenant, run_id, {"documents_downloaded": docs.downloaded})
-                if docs is not None and docs.failures:
-                    await self._runs.add(tenant, run_id, {"documents_failed": len(docs.failures)})
-                await self._broker.publish_with_retry(
-                    FetchedRecord(
-                        tenant=tenant,
-                        run_id=run_id,
-                        record=record,
-                        documents=docs.stored if docs else [],
-                        document_failures=docs.failures if docs else [],
-                        documents_unchanged=docs is None,
-                    ),
-                    headers={"slot": slot},
+                await hand_off_record(
+                    documents=self._documents,
+                    runs=self._runs,
+                    broker=self._broker,
+                    client=client,
+                    tenant=tenant,
+                    run_id=run_id,
+                    record=record,
+                    stored=stored.get(record["id"]),
+                    slot=slot,
                 )
 
         await asyncio.gather(*(one(slot, record) for slot, record in items))

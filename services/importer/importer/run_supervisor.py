@@ -9,10 +9,9 @@ reason, so nobody waits on it forever. Every replica may do this; recounting is 
 
 from __future__ import annotations
 
-import asyncio
-
 import structlog
 
+from contracts_common.runtime import every
 from contracts_common.settings import ImporterSettings
 from contracts_common.storage.runs import Runs
 from contracts_common.timeutil import utcnow
@@ -28,14 +27,7 @@ class RunSupervisor:
         self._settings = settings
 
     async def run_forever(self) -> None:
-        while True:
-            try:
-                await self.tick()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("run_supervisor_tick_failed")
-            await asyncio.sleep(TICK_SECONDS)
+        await every(TICK_SECONDS, self.tick, "run_supervisor")
 
     async def tick(self) -> None:
         now = utcnow()

@@ -6,12 +6,11 @@ While Ironclad has disabled or deleted a tenant's webhook, the shorter interval 
 
 from __future__ import annotations
 
-import asyncio
-
 import structlog
 
 from contracts_common.commands import start_reconcile
 from contracts_common.messaging import Broker
+from contracts_common.runtime import every
 from contracts_common.settings import ImporterSettings
 from contracts_common.storage.connections import Connections
 from contracts_common.storage.database import Database, Document
@@ -45,14 +44,7 @@ class Scheduler:
         self._settings = settings
 
     async def run_forever(self) -> None:
-        while True:
-            try:
-                await self.tick()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("scheduler_tick_failed")
-            await asyncio.sleep(TICK_SECONDS)
+        await every(TICK_SECONDS, self.tick, "reconcile_scheduler")
 
     async def tick(self) -> None:
         for connection in await self._connections.connected_tenants():

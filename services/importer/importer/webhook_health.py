@@ -10,13 +10,13 @@ and while the state is not `enabled` the scheduler reconciles on the shorter int
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import structlog
 
 from contracts_common.ironclad import IroncladClient, IroncladError, IroncladNotFound, OAuthError
 from contracts_common.ironclad_access import IroncladAccess
+from contracts_common.runtime import every
 from contracts_common.settings import ImporterSettings
 from contracts_common.storage.database import Database, Document
 from contracts_common.storage.leases import Leases
@@ -41,14 +41,7 @@ class WebhookHealth:
         self._interval = settings.webhook_health_interval_seconds
 
     async def run_forever(self) -> None:
-        while True:
-            try:
-                await self.check_all()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("webhook_health_tick_failed")
-            await asyncio.sleep(self._interval)
+        await every(self._interval, self.check_all, "webhook_health")
 
     async def check_all(self, *, use_lease: bool = True) -> dict[str, str]:
         """Check every tenant with Automatic Sync on; returns {tenant: webhook_state} of those checked."""

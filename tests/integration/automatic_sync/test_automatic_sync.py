@@ -6,10 +6,16 @@ import asyncio
 from typing import Any
 
 import aiohttp
-from conftest import EMAIL, TENANT, OwnGateway, connect_and_enable
 from pydantic import SecretStr
-from webhook_support import envelope, post, queue_depth, signed, webhook_metric
 
+from tests.integration.automatic_sync.conftest import EMAIL, TENANT, OwnGateway, connect_and_enable
+from tests.integration.automatic_sync.webhook_support import (
+    envelope,
+    post,
+    queue_depth,
+    signed,
+    webhook_metric,
+)
 from tests.support.api import AdminApi
 from tests.support.services import Stack, wait_for
 
