@@ -14,7 +14,9 @@ from contracts_common.mapping import (
     DEFAULT_RULES_WITHOUT_METADATA,
     CompiledMapping,
     MappingRule,
+    TargetField,
     compile_mapping,
+    target_fields,
 )
 from contracts_common.storage.mappings import Mappings
 
@@ -28,8 +30,10 @@ class CurrentMapping:
 DEFAULT_MAPPING_VERSION = 0
 
 
-def compile_rules(rules: list[dict[str, Any]]) -> CompiledMapping:
-    return compile_mapping([MappingRule.model_validate(r) for r in rules])
+def compile_rules(rules: list[dict[str, Any]], targets: list[TargetField]) -> CompiledMapping:
+    """Compile a stored mapping. Not strict: a rule that no longer fits (say, a custom field since
+    removed) is left out and the others still map, rather than every record of the tenant failing."""
+    return compile_mapping([MappingRule.model_validate(r) for r in rules], targets, strict=False)
 
 
 class MappingCache:
@@ -47,8 +51,10 @@ class MappingCache:
         if cached and now - cached[0] < self._ttl and (at_least is None or cached[1].version >= at_least):
             return cached[1]
         doc = await self._mappings.current(tenant)
-        current = (
-            self._default if doc is None else CurrentMapping(doc["version"], compile_rules(doc["rules"]))
-        )
+        if doc is None:
+            current = self._default
+        else:
+            custom = [TargetField.model_validate(f) for f in await self._mappings.custom_fields(tenant)]
+            current = CurrentMapping(doc["version"], compile_rules(doc["rules"], target_fields(custom)))
         self._cache[tenant] = (now, current)
         return current

@@ -136,3 +136,25 @@ async def test_mapping_change_remaps_every_contract_once_per_version(
                 else contract["ironclad"]["name"].lower()
             )
             assert [e["target"] for e in contract["field_errors"]] == ["effective_date"]
+
+
+async def test_custom_target_fields_can_be_mapped(
+    api: AdminApi, workers: None, sim: Any, company: dict[str, Any]
+) -> None:
+    await _imported(api, sim, company, 3)
+    custom = {"name": "deal_code", "type": "string", "description": "Our internal deal code."}
+    answer = await api.call("PUT", "/api/v1/tenants/acme/contract-fields/custom", {"fields": [custom]})
+    assert answer.status == 200, answer.body
+    listed = (await api.call("GET", "/api/v1/tenants/acme/contract-fields")).body
+    deal_code = next(f for f in listed if f["name"] == "deal_code")
+    assert (deal_code["type"], deal_code["custom"]) == ("string", True)
+    clash = await api.call(
+        "PUT", "/api/v1/tenants/acme/contract-fields/custom", {"fields": [{**custom, "name": "title"}]}
+    )
+    assert clash.status == 422
+    rules = [{"source": "name", "target": "title"}, {"source": "ironcladId", "target": "deal_code"}]
+    saved = await api.call("PUT", MAPPING, {"rules": rules})
+    assert saved.status == 200, saved.body
+    assert (await api.wait_run("acme", saved.body["remap_run_id"]))["status"] == "succeeded"
+    for contract in await api.all_contracts("acme"):
+        assert contract["fields"]["deal_code"] == contract["ironclad"]["ironcladId"]
