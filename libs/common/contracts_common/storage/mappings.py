@@ -42,4 +42,6 @@ class Mappings:
         raise MappingVersionConflict("the mapping changed concurrently; try again")
 
     async def custom_fields(self, tenant: str) -> list[Document]:
-        return [d async for d in self._db.custom_target_fields.find({"tenant": tenant}, {"_id": 0, "tenant": 0})]
+        return [
+            d async for d in self._db.custom_target_fields.find({"tenant": tenant}, {"_id": 0, "tenant": 0})
+        ]
