@@ -20,27 +20,24 @@ TENANT = {
     "required": True,
     "schema": {"type": "string", "pattern": "^[a-z0-9][a-z0-9-]{0,62}$"},
 }
-ERROR = {
-    "description": "error",
-    "content": {
-        "application/json": {
-            "schema": {
-                "type": "object",
-                "required": ["error"],
-                "properties": {
-                    "error": {
-                        "type": "object",
-                        "required": ["code", "message"],
-                        "properties": {
-                            "code": {"type": "string"},
-                            "message": {"type": "string"},
-                            "details": {"type": "object"},
-                        },
-                    }
-                },
-            }
+ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {
+                "code": {"type": "string"},
+                "message": {"type": "string"},
+                "details": {"type": "object"},
+            },
         }
     },
+}
+ERROR = {
+    "description": "error",
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
 }
 JSON_OK = {"description": "ok", "content": {"application/json": {"schema": {"type": "object"}}}}
 JSON_LIST = {"description": "ok", "content": {"application/json": {"schema": {"type": "array"}}}}
@@ -185,6 +182,9 @@ def openapi_document() -> dict[str, Any]:
             '{"error": {"code", "message", "details"}}.',
         },
         "servers": [{"url": "/"}],
-        "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": {"Error": ERROR_SCHEMA},
+        },
         "paths": paths,
     }
