@@ -33,6 +33,7 @@ from pydantic import ValidationError
 
 from contracts_common.logging import CONTEXT_KEYS, bound_context, current_context
 from contracts_common.messages import Message
+from contracts_common.messaging.failover import FailoverConnection, parse_amqp_urls, rotated_amqp_url
 from contracts_common.messaging.topology import Topology
 from contracts_common.metrics import MESSAGES_HANDLED, PUBLISH_FAILURES, QUEUE_LAG_SECONDS
 
@@ -91,13 +92,23 @@ class Broker:
     async def connect(self, timeout: float = 10.0) -> None:
         # The timeout also bounds every reconnect attempt: a broker that accepts TCP while it is still
         # booting must not hold a reconnect forever. Reconnects are tried every RECONNECT_INTERVAL s.
-        self._connection = await aio_pika.connect_robust(
-            self.url,
-            client_properties={"connection_name": self.name},
-            timeout=timeout,
-            reconnect_interval=RECONNECT_INTERVAL,
-        )
-        self._publish_channel = await self._connection.channel(publisher_confirms=True)
+        # The robust connection gives up when its first attempt fails, so with several cluster nodes
+        # each one gets a turn as the first address before the error reaches the caller.
+        addresses = len(parse_amqp_urls(self.url))
+        for attempt in range(addresses):
+            try:
+                self._connection = await aio_pika.connect_robust(
+                    rotated_amqp_url(self.url, attempt),
+                    client_properties={"connection_name": self.name},
+                    timeout=timeout,
+                    reconnect_interval=RECONNECT_INTERVAL,
+                    connection_class=FailoverConnection,
+                )
+                break
+            except (TimeoutError, OSError, aiormq.exceptions.AMQPConnectionError):
+                if attempt == addresses - 1:
+                    raise
+        self._publish_channel = await self.connection.channel(publisher_confirms=True)
         self._exchange = await self.topology.declare(self._publish_channel)
         self._dead_letter_exchange = await self._publish_channel.get_exchange(
             self.topology.dead_letter_exchange
