@@ -159,6 +159,14 @@ async def simulator_middleware(request: web.Request, handler: Handler) -> web.St
             company.stats.pages_requested.append(int(request.query.get("page") or 0))
         except ValueError:
             company.stats.pages_requested.append(-1)
+        company.stats.listings.append(
+            {
+                "page": request.query.get("page", "0"),
+                "sortField": request.query.get("sortField", "agreementDate"),
+                "sortDirection": request.query.get("sortDirection", "DESC"),
+                "lastUpdated": request.query.get("lastUpdated"),
+            }
+        )
 
     fault = _match_fault(state, request, company.id)
     if fault is not None:

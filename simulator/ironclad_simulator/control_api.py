@@ -398,6 +398,7 @@ async def reset_stats(request: web.Request) -> web.Response:
     for company in state.companies.values():
         company.stats.requests.clear()
         company.stats.pages_requested.clear()
+        company.stats.listings.clear()
         company.stats.rate_limited.clear()
     return json_response({"ok": True})
 

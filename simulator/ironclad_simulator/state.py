@@ -336,12 +336,15 @@ class Fault:
 class CompanyStats:
     requests: Counter[str] = field(default_factory=Counter)
     pages_requested: list[int] = field(default_factory=list)
+    # Each authenticated GET /records with the query that shapes it (page, sort, lastUpdated bound).
+    listings: list[dict[str, str | None]] = field(default_factory=list)
     rate_limited: Counter[str] = field(default_factory=Counter)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "requests": dict(self.requests),
             "pages_requested": list(self.pages_requested),
+            "listings": list(self.listings),
             "rate_limited": dict(self.rate_limited),
         }
 

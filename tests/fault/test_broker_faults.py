@@ -9,7 +9,7 @@ from typing import Any
 import aio_pika
 import pytest
 
-from contracts_common.messages import FetchedRecord
+from contracts_common.messages import FetchedBatch, FetchedItem
 from tests.fault.support import (
     TENANT,
     Mongo,
@@ -42,13 +42,21 @@ def _record(i: int) -> dict[str, Any]:
     }
 
 
+def _batch(tenant: str, records: list[dict[str, Any]]) -> bytes:
+    items = [FetchedItem(slot=str(r["id"]), record=r) for r in records]
+    return FetchedBatch(tenant=tenant, run_id=None, items=items).model_dump_json().encode()
+
+
 async def test_r6_poison_messages_go_to_the_dlq_and_the_rest_flow(
     stack: Stack, procs: Workers, db: Mongo
 ) -> None:
     """R6: an invalid body and a body whose handler always fails land in the DLQ with x-error-reason;
-    the valid messages published behind them are all stored."""
+    the valid messages published behind them are all stored. A record that can never be stored,
+    inside an otherwise good batch, fails alone: the rest of its batch is stored."""
+    # A tenant whose stored mapping is corrupt: every batch of it fails, delivery after delivery.
+    await db.db.mappings.insert_one({"tenant": "poisoned", "version": 1, "rules": [{"bogus": True}]})
     await procs.start("mapper", PREFETCH_COUNT=4)
-    queue = f"{stack.prefix}.{FetchedRecord.queue}"
+    queue = f"{stack.prefix}.{FetchedBatch.queue}"
     dlq = f"{queue}.dlq"
     connection = await aio_pika.connect(stack.amqp_url)
     async with connection:
@@ -66,13 +74,12 @@ async def test_r6_poison_messages_go_to_the_dlq_and_the_rest_flow(
             )
 
         await publish(b'{"this is": not json')
-        # Valid schema, but the handler can never store it: lastUpdated is not a timestamp.
+        await publish(_batch("poisoned", [_record(5000)]))
+        # Valid schema, but one record can never be stored: lastUpdated is not a timestamp.
         bad = _record(9999) | {"lastUpdated": "not-a-timestamp"}
-        await publish(FetchedRecord(tenant=TENANT, run_id=None, record=bad).model_dump_json().encode())
-        for i in range(30):
-            await publish(
-                FetchedRecord(tenant=TENANT, run_id=None, record=_record(i)).model_dump_json().encode()
-            )
+        await publish(_batch(TENANT, [bad, *(_record(i) for i in range(10))]))
+        for start in range(10, 30, 5):
+            await publish(_batch(TENANT, [_record(i) for i in range(start, start + 5)]))
 
         async def all_stored() -> bool:
             return int(await db.db.contracts.count_documents({"tenant": TENANT})) == 30
@@ -93,12 +100,13 @@ async def test_r6_poison_messages_go_to_the_dlq_and_the_rest_flow(
             assert reason, f"no x-error-reason on {message.body[:80]!r}"
             reasons[reason] = headers
             await message.ack()
-    assert any(r.startswith("invalid FetchedRecord") for r in reasons), reasons
+    assert any(r.startswith("invalid FetchedBatch") for r in reasons), reasons
     failed = [r for r in reasons if r.startswith("failed ")]
     assert failed, reasons
     assert failed[0].startswith(f"failed {stack_delivery_limit(procs)} deliveries"), failed
     assert await queue_state(stack.amqp_url, queue) == (0, 1)
     assert not await db.db.contracts.find_one({"ironclad.id": "rec-9999"})
+    assert not await db.db.contracts.find_one({"tenant": "poisoned"})
 
 
 def stack_delivery_limit(procs: Workers) -> int:

@@ -38,7 +38,7 @@ async def test_queues_dlq_show_and_replay(stack: Stack) -> None:
         dlx = await channel.get_exchange(topology.dead_letter_exchange)
         await dlx.publish(
             aio_pika.Message(
-                b'{"not": "a record"}', headers={"x-error-reason": "invalid FetchedRecord", "tenant": "t"}
+                b'{"not": "a record"}', headers={"x-error-reason": "invalid FetchedBatch", "tenant": "t"}
             ),
             routing_key=topology.queue("mapper.records"),
         )
@@ -48,7 +48,7 @@ async def test_queues_dlq_show_and_replay(stack: Stack) -> None:
         assert depths[topology.queue("mapper.records")] == 0
 
         shown = await asyncio.to_thread(ops, stack, "dlq", "show", "mapper.records")
-        assert [m["reason"] for m in shown] == ["invalid FetchedRecord"]
+        assert [m["reason"] for m in shown] == ["invalid FetchedBatch"]
         depths = {row["queue"]: row["messages"] for row in await asyncio.to_thread(ops, stack, "queues")}
         assert depths[topology.dead_letter_queue("mapper.records")] == 1, "show must not consume"
 

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pymongo import AsyncMongoClient
 
-from contracts_common.storage.contracts import Contracts
+from contracts_common.storage.contracts import Contracts, ContractWrite
 from contracts_common.storage.database import Database
 from contracts_common.storage.runs import Outcome
 from tests.support.services import drop_test_database
@@ -33,6 +33,16 @@ def version(record_id: str, n: int) -> dict[str, Any]:
     }
 
 
+def write(record: dict[str, Any]) -> ContractWrite:
+    return ContractWrite(
+        record=record,
+        fields={"title": record["name"]},
+        field_errors=[],
+        attachments=None,
+        document_failures=[],
+    )
+
+
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(order=st.lists(st.integers(min_value=0, max_value=5), min_size=1, max_size=12))
 async def test_any_order_with_duplicates_ends_at_the_newest(
@@ -48,15 +58,8 @@ async def test_any_order_with_duplicates_ends_at_the_newest(
         outcomes = []
         newest_so_far = -1
         for n in order:
-            outcome = await contracts.upsert_record(
-                "t1",
-                version(record_id, n),
-                fields={"title": f"v{n}"},
-                field_errors=[],
-                mapping_version=1,
-                attachments=None,
-                document_failures=[],
-                run_id=None,
+            [outcome] = await contracts.upsert_batch(
+                "t1", [write(version(record_id, n))], mapping_version=1, run_id=None
             )
             outcomes.append(outcome)
             if n > newest_so_far:
@@ -71,6 +74,49 @@ async def test_any_order_with_duplicates_ends_at_the_newest(
         assert stored[0]["ironclad"]["name"] == f"v{max(order)}"
         assert stored[0]["fields"]["title"] == f"v{max(order)}"
         assert outcomes.count(Outcome.CREATED) == 1
+    finally:
+        await drop_test_database(client, name)
+        await client.close()
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    batches=st.lists(
+        st.lists(st.integers(min_value=0, max_value=5), min_size=1, max_size=6), min_size=1, max_size=4
+    )
+)
+async def test_versions_inside_one_bulk_write_end_at_the_newest(
+    service_urls: tuple[str, str], batches: list[list[int]]
+) -> None:
+    """The batch path: several versions of one record in the same unordered bulk write, and across
+    batches, still end at the newest; exactly one write creates it, and a batch whose versions are all
+    older than what is stored writes nothing."""
+    client: AsyncMongoClient[Any] = AsyncMongoClient(service_urls[1], tz_aware=True)
+    name = "stale_" + uuid.uuid4().hex[:8]
+    db = Database(client=client, db=client[name])
+    try:
+        await db.ensure_indexes()
+        contracts = Contracts(db)
+        record_id = str(uuid.uuid4())
+        created = 0
+        newest_so_far = -1
+        for batch in batches:
+            outcomes = await contracts.upsert_batch(
+                "t1", [write(version(record_id, n)) for n in batch], mapping_version=1, run_id=None
+            )
+            assert len(outcomes) == len(batch)
+            created += outcomes.count(Outcome.CREATED)
+            if max(batch) <= newest_so_far:
+                assert all(o in (Outcome.UNCHANGED, Outcome.SKIPPED_STALE) for o in outcomes), outcomes
+            for n, outcome in zip(batch, outcomes, strict=True):
+                if n < newest_so_far:
+                    assert outcome == Outcome.SKIPPED_STALE
+            newest_so_far = max(newest_so_far, *batch)
+        stored = [d async for d in db.contracts.find({"tenant": "t1"})]
+        assert len(stored) == 1
+        assert stored[0]["ironclad"]["name"] == f"v{newest_so_far}"
+        assert stored[0]["fields"]["title"] == f"v{newest_so_far}"
+        assert created == 1
     finally:
         await drop_test_database(client, name)
         await client.close()

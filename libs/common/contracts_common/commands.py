@@ -6,10 +6,10 @@ from datetime import timedelta
 
 from pymongo.errors import DuplicateKeyError
 
-from contracts_common.messages import RemapTask, RunKind, StartRun
+from contracts_common.messages import ListingDone, RemapTask, RunKind, StartRun
 from contracts_common.messaging import Broker
 from contracts_common.storage.database import Database, Document
-from contracts_common.storage.runs import ACTIVE, Runs
+from contracts_common.storage.runs import ACTIVE, Runs, awaiting_close
 from contracts_common.timeutil import utcnow
 
 # A reconciliation that has not ended after this long no longer blocks the next one.
@@ -78,6 +78,19 @@ async def start_remap(
         RemapTask(tenant=tenant, run_id=run["_id"], mapping_version=mapping_version, batch_size=batch_size),
     )
     return run
+
+
+async def close_if_counted(broker: Broker, run: Document | None) -> bool:
+    """Ask for a listing's closing pass once its pages are all done and counted; True if asked.
+
+    Called by whoever may be the last to move the run (the page's importer, the batch's mapper, a
+    redelivered page); a second request is harmless, the closing pass is idempotent.
+    """
+    if not awaiting_close(run):
+        return False
+    assert run is not None
+    await broker.publish_with_retry(ListingDone(tenant=run["tenant"], run_id=run["_id"], kind=run["kind"]))
+    return True
 
 
 async def _publish_or_fail(runs: Runs, broker: Broker, run: Document, message: StartRun | RemapTask) -> None:

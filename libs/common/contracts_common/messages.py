@@ -21,6 +21,7 @@ class RunKind(StrEnum):
     RECONCILE = "reconcile"
     WEBHOOK = "webhook"
     REMAP = "remap"
+    DELTA = "delta"
 
 
 class Message(BaseModel):
@@ -50,6 +51,14 @@ class PageTask(Message):
     page_size: int = Field(ge=1, le=100)
     # How many records of this page belong to the run (the last page of a limited import takes fewer).
     take: int = Field(ge=0, le=100)
+
+
+class ListingDone(Message):
+    """Every page of a listing is done: run its closing pass, then (reconciliations) confirm deletions."""
+
+    queue: ClassVar[str] = "importer.closing"
+    run_id: str
+    kind: Literal[RunKind.IMPORT, RunKind.RECONCILE]
 
 
 class WebhookEvent(Message):
@@ -89,16 +98,39 @@ class DocumentFailure(BaseModel):
     error: str
 
 
-class FetchedRecord(Message):
-    """A fresh Ironclad record (and its documents, already in GridFS) for the mapper to store."""
+class FetchedItem(BaseModel):
+    """A fresh Ironclad record, its documents already in GridFS, and its place (`slot`) in the run."""
 
-    queue: ClassVar[str] = "mapper.records"
-    run_id: str | None
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    slot: str = Field(min_length=1)
     record: dict[str, Any]
     documents: list[StoredDocument] = Field(default_factory=list)
     document_failures: list[DocumentFailure] = Field(default_factory=list)
     # Documents left as they were because the record's lastUpdated did not change.
     documents_unchanged: bool = False
+    # Documents whose bytes were downloaded from Ironclad for this item (counted once, with the slot).
+    documents_downloaded: int = Field(default=0, ge=0)
+
+
+class UnchangedItem(BaseModel):
+    """A listed record MongoDB already holds at this version: counted in the run, nothing written."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    slot: str = Field(min_length=1)
+    record_id: str
+
+
+class FetchedBatch(Message):
+    """The unit of work between importer and mapper: a page (or a webhook sync) of fresh records.
+
+    The mapper stores a batch with one bulk write and counts it with one counter update; each slot is
+    counted once per run however often the batch is redelivered.
+    """
+
+    queue: ClassVar[str] = "mapper.records"
+    run_id: str | None
+    items: list[FetchedItem] = Field(default_factory=list)
+    unchanged: list[UnchangedItem] = Field(default_factory=list)
 
 
 class RemapTask(Message):
@@ -114,8 +146,9 @@ class RemapTask(Message):
 MESSAGE_TYPES: tuple[type[Message], ...] = (
     StartRun,
     PageTask,
+    ListingDone,
     WebhookEvent,
     WritebackTask,
-    FetchedRecord,
+    FetchedBatch,
     RemapTask,
 )

@@ -50,4 +50,9 @@ IRONCLAD_LATENCY = Histogram("contracts_ironclad_request_seconds", "Ironclad req
 RUNS_FINISHED = Counter(
     "contracts_runs_finished_total", "Sync runs by kind and final status", ["kind", "status"]
 )
+SCHEDULED_TURNS = Counter(
+    "contracts_scheduled_turns_total",
+    "Periodic work started, by task (reconcile, delta, webhook_health)",
+    ["task"],
+)
 READY = Gauge("contracts_ready", "1 when the broker and the database are reachable")

@@ -77,7 +77,14 @@ class ImporterSettings(IroncladAccessSettings):
     # Used instead while Ironclad has disabled or deleted our webhook.
     reconcile_interval_degraded_seconds: float = Field(default=300.0, ge=1)
     webhook_health_interval_seconds: float = Field(default=600.0, ge=1)
+    # The incremental pass: records updated since its cursor, for edits Ironclad sends no webhook for.
+    delta_sync_interval_seconds: float = Field(default=60.0, ge=1)
+    # Each pass starts this far before its cursor (clock skew between Ironclad's servers).
+    delta_sync_overlap_seconds: float = Field(default=10.0, ge=0)
     scheduler_enabled: bool = True
+    # How often each replica looks for due work; the intervals above are what decides when it runs.
+    scheduler_tick_seconds: float = Field(default=5.0, gt=0)
+    run_supervisor_tick_seconds: float = Field(default=5.0, gt=0)
     # Webhook events for one tenant arriving within this window become one incremental sync.
     event_coalesce_seconds: float = Field(default=2.0, ge=0)
     public_base_url: str = "http://127.0.0.1:8080"
@@ -86,7 +93,7 @@ class ImporterSettings(IroncladAccessSettings):
     run_recount_after_seconds: float = Field(default=10.0, ge=1)
     # ... and failed, with the reason, when it still has not moved after this long (e.g. its messages
     # were dead-lettered).
-    run_stall_seconds: float = Field(default=1800.0, ge=10)
+    run_stall_seconds: float = Field(default=1800.0, ge=1)
 
 
 class MapperSettings(SharedSettings):

@@ -9,16 +9,19 @@ import aiohttp
 from contracts_common.crypto import SecretBox
 from contracts_common.ironclad import RetryPolicy, TokenCache
 from contracts_common.ironclad_access import IroncladAccess, build_rate_limiter
-from contracts_common.messages import PageTask, StartRun, WebhookEvent, WritebackTask
+from contracts_common.messages import ListingDone, PageTask, StartRun, WebhookEvent, WritebackTask
 from contracts_common.runtime import Runtime
 from contracts_common.settings import ImporterSettings
 from contracts_common.storage.connections import Connections
 from contracts_common.storage.contracts import Contracts
-from contracts_common.storage.leases import Leases
 from contracts_common.storage.runs import Runs
+from contracts_common.storage.schedules import Schedules
+from importer.closing import ClosingPass
+from importer.delta import DeltaSync
 from importer.documents import DocumentStore
 from importer.events import EventHandlers
 from importer.failures import RunFailurePolicy
+from importer.handoff import RecordHandOff
 from importer.listing import ListingHandlers
 from importer.run_supervisor import RunSupervisor
 from importer.scheduler import Scheduler
@@ -51,18 +54,29 @@ async def setup(runtime: Runtime) -> None:
     runtime.background.append(asyncio.create_task(_close_on_cancel(session)))
     access = build_access(runtime, settings, session)
     runs = Runs(runtime.db)
+    contracts = Contracts(runtime.db)
     failures = RunFailurePolicy(runs, access.connections, settings)
+    hand_off = RecordHandOff(
+        documents=DocumentStore(runtime.db), broker=runtime.broker, concurrency=settings.ironclad_concurrency
+    )
     listing = ListingHandlers(
         access=access,
         broker=runtime.broker,
         runs=runs,
-        contracts=Contracts(runtime.db),
-        documents=DocumentStore(runtime.db),
+        contracts=contracts,
+        hand_off=hand_off,
+        closing=ClosingPass(
+            access=access,
+            runs=runs,
+            contracts=contracts,
+            hand_off=hand_off,
+            concurrency=settings.ironclad_concurrency,
+        ),
         failures=failures,
         page_size=settings.page_size,
-        concurrency=settings.ironclad_concurrency,
     )
     await runtime.broker.consume(StartRun, listing.start_run, prefetch=2)
+    await runtime.broker.consume(ListingDone, listing.close_listing, prefetch=2)
     await runtime.broker.consume(
         PageTask, listing.process_page, prefetch=max(2, settings.ironclad_concurrency // 2)
     )
@@ -70,26 +84,34 @@ async def setup(runtime: Runtime) -> None:
         access=access,
         broker=runtime.broker,
         runs=runs,
-        contracts=Contracts(runtime.db),
-        documents=DocumentStore(runtime.db),
+        contracts=contracts,
+        hand_off=hand_off,
         failures=failures,
         coalesce_seconds=settings.event_coalesce_seconds,
         concurrency=settings.ironclad_concurrency,
     )
     # A large prefetch: events are held unacked while a tenant's burst is coalesced.
     await runtime.broker.consume(WebhookEvent, events.handle, prefetch=256)
-    leases = Leases(runtime.db, runtime.instance)
-    health = WebhookHealth(db=runtime.db, access=access, leases=leases, settings=settings)
-    runtime.background.append(asyncio.create_task(health.run_forever()))
     writeback = WritebackHandlers(access=access, db=runtime.db, delivery_limit=settings.delivery_limit)
     await runtime.broker.consume(WritebackTask, writeback.handle, prefetch=2)
-    runtime.background.append(asyncio.create_task(RunSupervisor(runs, settings).run_forever()))
+    runtime.background.append(
+        asyncio.create_task(RunSupervisor(runs, runtime.broker, settings).run_forever())
+    )
     if settings.scheduler_enabled:
         scheduler = Scheduler(
             db=runtime.db,
             broker=runtime.broker,
             connections=access.connections,
-            leases=leases,
+            schedules=Schedules(runtime.db, runtime.instance),
+            delta=DeltaSync(
+                db=runtime.db,
+                access=access,
+                runs=runs,
+                contracts=contracts,
+                hand_off=hand_off,
+                overlap_seconds=settings.delta_sync_overlap_seconds,
+            ),
+            health=WebhookHealth(db=runtime.db, access=access),
             settings=settings,
         )
         runtime.background.append(asyncio.create_task(scheduler.run_forever()))

@@ -26,11 +26,9 @@ from contracts_common.messages import RunKind, WebhookEvent
 from contracts_common.messaging import Broker, Delivery
 from contracts_common.metrics import RECORDS
 from contracts_common.storage.contracts import Contracts
-from contracts_common.storage.database import Document
 from contracts_common.storage.runs import Runs
-from importer.documents import DocumentStore
 from importer.failures import FAILURES, RunFailurePolicy
-from importer.handoff import hand_off_record
+from importer.handoff import RecordHandOff
 
 log = structlog.get_logger(__name__)
 
@@ -93,7 +91,7 @@ class EventHandlers:
         broker: Broker,
         runs: Runs,
         contracts: Contracts,
-        documents: DocumentStore,
+        hand_off: RecordHandOff,
         failures: RunFailurePolicy,
         coalesce_seconds: float,
         concurrency: int,
@@ -104,7 +102,7 @@ class EventHandlers:
         self._broker = broker
         self._runs = runs
         self._contracts = contracts
-        self._documents = documents
+        self._hand_off = hand_off
         self._failures = failures
         self._coalesce = coalesce_seconds
         self._concurrency = concurrency
@@ -113,7 +111,6 @@ class EventHandlers:
         self._tenant_locks: dict[str, asyncio.Lock] = {}
         self._pending: dict[str, _Batch] = {}
         self._tasks: set[asyncio.Task[None]] = set()
-        self.flushes = 0
 
     async def handle(self, message: WebhookEvent, delivery: Delivery) -> None:
         """Hold the event until its tenant's batch is synced; raising makes the consumer redeliver it."""
@@ -160,7 +157,6 @@ class EventHandlers:
 
     async def sync(self, tenant: str, events: list[WebhookEvent], delivery_count: int = 0) -> str | None:
         """One incremental sync for `events` of `tenant`; returns the run id (None when nothing to fetch)."""
-        self.flushes += 1
         event_ids = [e.event_id for e in events]
         try:
             client, connection = await self._access.client(tenant)
@@ -207,7 +203,7 @@ class EventHandlers:
             gone = await self._fetch_and_hand_off(tenant, run_id, client, record_ids)
             if gone:
                 # Deleted in Ironclad since the event: nothing to fetch; the reconciliation marks deletions.
-                await self._runs.add(tenant, run_id, {"expected": -len(gone)})
+                await self._runs.add_expected(tenant, run_id, -len(gone))
                 await self._runs.try_finish(tenant, run_id)
             await self._access.connections.touch_success(tenant)
             return run_id
@@ -243,34 +239,19 @@ class EventHandlers:
     async def _fetch_and_hand_off(
         self, tenant: str, run_id: str, client: IroncladClient, record_ids: list[str]
     ) -> list[str]:
-        """Fetch each record and its documents, publish it to the mapper; returns the ids not found."""
-        stored = await self._contracts.last_updated_of(tenant, record_ids)
+        """Fetch the records, then hand them to the mapper as one batch; returns the ids not found."""
         limit = asyncio.Semaphore(self._concurrency)
-        gone: list[str] = []
 
-        async def one(record_id: str) -> None:
+        async def fetch(record_id: str) -> dict[str, Any] | None:
             async with limit:
                 try:
-                    record = await client.get_record(record_id)
+                    return await client.get_record(record_id)
                 except IroncladNotFound:
-                    gone.append(record_id)
-                    return
-                RECORDS.labels(outcome="fetched").inc()
-                known: Document | None = stored.get(record_id)
-                await hand_off_record(
-                    documents=self._documents,
-                    runs=self._runs,
-                    broker=self._broker,
-                    client=client,
-                    tenant=tenant,
-                    run_id=run_id,
-                    record=record,
-                    stored=known,
-                    slot=record_id,
-                )
+                    return None
 
-        results = await asyncio.gather(*(one(rid) for rid in record_ids), return_exceptions=True)
-        for result in results:
-            if isinstance(result, BaseException):
-                raise result
-        return gone
+        fetched = await asyncio.gather(*(fetch(rid) for rid in record_ids))
+        records = [r for r in fetched if r is not None]
+        RECORDS.labels(outcome="fetched").inc(len(records))
+        stored = await self._contracts.last_updated_of(tenant, [r["id"] for r in records])
+        await self._hand_off.many(client, tenant, run_id, [(r["id"], r) for r in records], stored)
+        return [rid for rid, r in zip(record_ids, fetched, strict=True) if r is None]

@@ -1,43 +1,73 @@
-"""Handing one fresh record to the mapper: its documents into GridFS first, then the confirmed publish."""
+"""Handing fresh records to the mapper: their documents into GridFS first, then the confirmed publish.
+
+Every path that brings records in (listings, webhook syncs, the incremental pass, a listing's closing
+pass) uses this one hand-off, so the mapper sees one shape of work whatever caused it.
+"""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
 from typing import Any
 
 from contracts_common.ironclad import IroncladClient
-from contracts_common.messages import FetchedRecord
+from contracts_common.messages import FetchedBatch, FetchedItem, UnchangedItem
 from contracts_common.messaging import Broker
+from contracts_common.storage.contracts import parse_timestamp
 from contracts_common.storage.database import Document
-from contracts_common.storage.runs import Runs
 from importer.documents import DocumentStore
 
 
-async def hand_off_record(
-    *,
-    documents: DocumentStore,
-    runs: Runs,
-    broker: Broker,
-    client: IroncladClient,
-    tenant: str,
-    run_id: str,
-    record: dict[str, Any],
-    stored: Document | None,
-    slot: str,
-) -> None:
-    """`slot` names the record's place in the run, so a redelivery is counted once."""
-    docs = await documents.fetch_all(tenant, client, record, stored)
-    if docs is not None and docs.downloaded:
-        await runs.add(tenant, run_id, {"documents_downloaded": docs.downloaded})
-    if docs is not None and docs.failures:
-        await runs.add(tenant, run_id, {"documents_failed": len(docs.failures)})
-    await broker.publish_with_retry(
-        FetchedRecord(
-            tenant=tenant,
-            run_id=run_id,
-            record=record,
-            documents=docs.stored if docs else [],
-            document_failures=docs.failures if docs else [],
-            documents_unchanged=docs is None,
-        ),
-        headers={"slot": slot},
-    )
+def is_current(known: Document | None, record: dict[str, Any]) -> bool:
+    """True when MongoDB already holds this version (or a newer one) of the record, not deleted."""
+    if known is None or known.get("deleted"):
+        return False
+    stored = known.get("source_last_updated")
+    return stored is not None and stored >= parse_timestamp(record["lastUpdated"])
+
+
+class RecordHandOff:
+    def __init__(self, *, documents: DocumentStore, broker: Broker, concurrency: int) -> None:
+        self._documents = documents
+        self._broker = broker
+        self._concurrency = concurrency
+
+    async def many(
+        self,
+        client: IroncladClient,
+        tenant: str,
+        run_id: str | None,
+        items: Sequence[tuple[str, dict[str, Any]]],
+        stored: dict[str, Document],
+        *,
+        unchanged: Sequence[UnchangedItem] = (),
+    ) -> None:
+        """Fetch the documents of (slot, record) items, `concurrency` records at a time, then publish
+        them, with the `unchanged` slots, as one batch; raises the first failure (nothing published)."""
+        limit = asyncio.Semaphore(self._concurrency)
+
+        async def fetch(slot: str, record: dict[str, Any]) -> FetchedItem:
+            async with limit:
+                docs = await self._documents.fetch_all(tenant, client, record, stored.get(record["id"]))
+            return FetchedItem(
+                slot=slot,
+                record=record,
+                documents=docs.stored if docs else [],
+                document_failures=docs.failures if docs else [],
+                documents_unchanged=docs is None,
+                documents_downloaded=docs.downloaded if docs else 0,
+            )
+
+        results = await asyncio.gather(
+            *(fetch(slot, record) for slot, record in items), return_exceptions=True
+        )
+        fetched: list[FetchedItem] = []
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+            fetched.append(result)
+        if not fetched and not unchanged:
+            return
+        await self._broker.publish_with_retry(
+            FetchedBatch(tenant=tenant, run_id=run_id, items=fetched, unchanged=list(unchanged))
+        )

@@ -2,15 +2,18 @@
 
 A run counts each slot in two writes (its `run_items` row, then the counter); a worker killed between
 them leaves the counter one short and the run waiting. When a run has not moved for
-`run_recount_after_seconds`, its counters are rebuilt exactly from its rows and it is given its terminal
-status if its work is done. A run that still has not moved after `run_stall_seconds` is failed with the
-reason, so nobody waits on it forever. Every replica may do this; recounting is idempotent.
+`run_recount_after_seconds`, its counters are rebuilt exactly from its rows, once per quiet spell, and it
+is given its terminal status if its work is done. A run that still has not moved after
+`run_stall_seconds` (a run whose StartRun never got planned included) is failed with the reason, so
+nobody waits on it forever. Every replica may do this; recounting is idempotent.
 """
 
 from __future__ import annotations
 
 import structlog
 
+from contracts_common.commands import close_if_counted
+from contracts_common.messaging import Broker
 from contracts_common.runtime import every
 from contracts_common.settings import ImporterSettings
 from contracts_common.storage.runs import Runs
@@ -18,31 +21,37 @@ from contracts_common.timeutil import utcnow
 
 log = structlog.get_logger(__name__)
 
-TICK_SECONDS = 5.0
-
 
 class RunSupervisor:
-    def __init__(self, runs: Runs, settings: ImporterSettings) -> None:
+    def __init__(self, runs: Runs, broker: Broker, settings: ImporterSettings) -> None:
         self._runs = runs
+        self._broker = broker
         self._settings = settings
 
     async def run_forever(self) -> None:
-        await every(TICK_SECONDS, self.tick, "run_supervisor")
+        await every(self._settings.run_supervisor_tick_seconds, self.tick, "run_supervisor")
 
     async def tick(self) -> None:
         now = utcnow()
         for run in await self._runs.running():
             tenant, run_id = run["tenant"], run["_id"]
-            if run.get("pages_total") is None:
-                continue  # not planned yet: its StartRun is still queued or being handled
-            idle = (now - await self._runs.last_activity(tenant, run)).total_seconds()
+            # Progress is what moves `updated_at`: a slot counted, a page done. A recount is not.
+            last_progress = run["updated_at"]
+            idle = (now - last_progress).total_seconds()
             if idle < self._settings.run_recount_after_seconds:
                 continue
-            await self._runs.recount(tenant, run_id)
-            finished = await self._runs.try_finish(tenant, run_id)
-            if finished is not None and finished["status"] != "running":
-                log.info("run_settled_after_recount", tenant=tenant, run_id=run_id, status=finished["status"])
-                continue
+            recounted = run.get("recounted_at")
+            if run.get("pages_total") is not None and (recounted is None or recounted < last_progress):
+                # Once per quiet spell: a run that has not moved since its last recount is not rescanned.
+                await self._runs.recount(tenant, run_id)
+                finished = await self._runs.try_finish(tenant, run_id)
+                # A lost increment may have been all that kept a listing from its closing pass.
+                await close_if_counted(self._broker, finished)
+                if finished is not None and finished["status"] != "running":
+                    log.info(
+                        "run_settled_after_recount", tenant=tenant, run_id=run_id, status=finished["status"]
+                    )
+                    continue
             if idle >= self._settings.run_stall_seconds:
                 reason = (
                     f"no progress for {int(idle)} s; some of its messages may be in a dead-letter queue "

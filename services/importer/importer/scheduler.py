@@ -1,10 +1,18 @@
-"""Periodic work: a reconciliation per connected tenant on its interval.
+"""Periodic work per connected tenant: the incremental pass, the full reconciliation, the webhook check.
 
-Every importer replica runs the loop; a lease per tenant makes sure one of them starts each cycle.
-While Ironclad has disabled or deleted a tenant's webhook, the shorter interval applies.
+Every importer replica runs the loop; each task's turn for a tenant is taken by exactly one replica (see
+storage/schedules.py), and its next turn is due a whole interval later. The intervals:
+- the incremental pass (delta.py), every `delta_sync_interval_seconds`: changes Ironclad sends no
+  webhook for arrive within about that long;
+- the full reconciliation, the only way to see deletions, every `reconcile_interval_seconds`, or the
+  shorter `reconcile_interval_degraded_seconds` while Ironclad has disabled or deleted our webhook;
+- the webhook health check (webhook_health.py), every `webhook_health_interval_seconds`, for tenants
+  with Automatic Sync on.
 """
 
 from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
 
 import structlog
 
@@ -14,11 +22,15 @@ from contracts_common.runtime import every
 from contracts_common.settings import ImporterSettings
 from contracts_common.storage.connections import Connections
 from contracts_common.storage.database import Database, Document
-from contracts_common.storage.leases import Leases
+from contracts_common.storage.schedules import Schedules
+from importer.delta import DeltaSync
+from importer.webhook_health import WebhookHealth
 
 log = structlog.get_logger(__name__)
 
-TICK_SECONDS = 5.0
+RECONCILE = "reconcile"
+DELTA = "delta"
+WEBHOOK_HEALTH = "webhook_health"
 
 
 def reconcile_interval(connection: Document, settings: ImporterSettings) -> float:
@@ -34,23 +46,51 @@ class Scheduler:
         db: Database,
         broker: Broker,
         connections: Connections,
-        leases: Leases,
+        schedules: Schedules,
+        delta: DeltaSync,
+        health: WebhookHealth,
         settings: ImporterSettings,
     ) -> None:
         self._db = db
         self._broker = broker
         self._connections = connections
-        self._leases = leases
+        self._schedules = schedules
+        self._delta = delta
+        self._health = health
         self._settings = settings
 
     async def run_forever(self) -> None:
-        await every(TICK_SECONDS, self.tick, "reconcile_scheduler")
+        await every(self._settings.scheduler_tick_seconds, self.tick, "scheduler")
 
     async def tick(self) -> None:
         for connection in await self._connections.connected_tenants():
             tenant = connection["tenant"]
-            interval = reconcile_interval(connection, self._settings)
-            # Whoever takes the lease for this interval starts the cycle; the others skip it.
-            if await self._leases.acquire(tenant, "reconcile-schedule", interval):
-                run, started = await start_reconcile(self._db, self._broker, tenant)
-                log.info("scheduled_reconcile", tenant=tenant, run_id=run["_id"], started=started)
+            with structlog.contextvars.bound_contextvars(tenant=tenant):
+                await self._turn(
+                    connection, RECONCILE, reconcile_interval(connection, self._settings), self._reconcile
+                )
+                await self._turn(
+                    connection, DELTA, self._settings.delta_sync_interval_seconds, self._delta.run
+                )
+                if (connection.get("automatic_sync") or {}).get("enabled"):
+                    await self._turn(
+                        connection,
+                        WEBHOOK_HEALTH,
+                        self._settings.webhook_health_interval_seconds,
+                        self._health.check,
+                    )
+
+    async def _turn(
+        self, connection: Document, task: str, interval: float, work: Callable[[Document], Awaitable[object]]
+    ) -> None:
+        if not await self._schedules.claim(connection, task, interval):
+            return
+        try:
+            await work(connection)
+        except Exception:
+            # This turn is spent; the next comes an interval later. One tenant's failure is not another's.
+            log.exception("scheduled_task_failed", task=task)
+
+    async def _reconcile(self, connection: Document) -> None:
+        run, started = await start_reconcile(self._db, self._broker, connection["tenant"])
+        log.info("scheduled_reconcile", run_id=run["_id"], started=started)

@@ -1,7 +1,8 @@
 """Webhook health: notice a webhook Ironclad disabled (`disabledBySystem`) or deleted, and repair it.
 
 Every `webhook_health_interval_seconds` each tenant with Automatic Sync on has its webhooks looked up in
-Ironclad (one importer replica per tenant and interval, through a lease). A webhook that is enabled keeps
+Ironclad (one importer replica per tenant and interval: the scheduler takes the turn, see scheduler.py).
+A webhook that is enabled keeps
 `automatic_sync.webhook_state = "enabled"`. One that Ironclad disabled, or that is gone, is registered
 again when the app has the scope to do so; a webhook a person disabled in Ironclad is left alone. Whatever
 is found is written to the connection (`webhook_state`, `last_problem`, `checked_at`), so the admin sees it,
@@ -16,43 +17,28 @@ import structlog
 
 from contracts_common.ironclad import IroncladClient, IroncladError, IroncladNotFound, OAuthError
 from contracts_common.ironclad_access import IroncladAccess
-from contracts_common.runtime import every
-from contracts_common.settings import ImporterSettings
 from contracts_common.storage.database import Database, Document
-from contracts_common.storage.leases import Leases
 from contracts_common.timeutil import iso, utcnow
 
 log = structlog.get_logger(__name__)
 
 CREATE_SCOPE = "public.webhooks.createWebhooks"
-LEASE_NAME = "webhook-health"
 ENABLED = "enabled"
 DELETED = "deleted"
 
 
 class WebhookHealth:
-    def __init__(
-        self, *, db: Database, access: IroncladAccess, leases: Leases, settings: ImporterSettings
-    ) -> None:
+    def __init__(self, *, db: Database, access: IroncladAccess) -> None:
         self._db = db
         self._access = access
-        self._leases = leases
-        self._settings = settings
-        self._interval = settings.webhook_health_interval_seconds
 
-    async def run_forever(self) -> None:
-        await every(self._interval, self.check_all, "webhook_health")
-
-    async def check_all(self, *, use_lease: bool = True) -> dict[str, str]:
-        """Check every tenant with Automatic Sync on; returns {tenant: webhook_state} of those checked."""
+    async def check_all(self) -> dict[str, str]:
+        """Check every tenant with Automatic Sync on now, whatever the schedule (the operator's way);
+        returns {tenant: webhook_state} of those checked."""
         states: dict[str, str] = {}
         for connection in await self._access.connections.connected_tenants():
             tenant = connection["tenant"]
             if not (connection.get("automatic_sync") or {}).get("enabled"):
-                continue
-            if use_lease and not await self._leases.acquire(
-                tenant, LEASE_NAME, max(1.0, self._interval * 0.9)
-            ):
                 continue
             try:
                 states[tenant] = await self.check(connection)

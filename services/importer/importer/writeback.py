@@ -25,6 +25,7 @@ from bson.errors import InvalidId
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
+from contracts_common.current_mapping import MappingCache
 from contracts_common.ironclad import (
     IroncladAuthError,
     IroncladBadRequest,
@@ -46,12 +47,11 @@ from contracts_common.mapping import (
     MappingRule,
     ReversePatch,
     SkippedField,
-    compile_mapping,
     reverse_fields,
 )
 from contracts_common.messages import StoredDocument, WritebackTask
 from contracts_common.messaging import Delivery
-from contracts_common.storage.contracts import Contracts, ironclad_summary, parse_timestamp
+from contracts_common.storage.contracts import Contracts, ContractWrite, ironclad_summary, parse_timestamp
 from contracts_common.storage.database import DOCUMENTS_BUCKET, Database, Document
 from contracts_common.storage.mappings import Mappings
 from contracts_common.timeutil import iso, utcnow
@@ -131,6 +131,8 @@ class WritebackHandlers:
         self._db = db
         self._contracts = Contracts(db)
         self._mappings = Mappings(db)
+        # The mapper's own compilation (lenient, with the tenant's custom fields), read fresh each time.
+        self._current_mapping = MappingCache(self._mappings, ttl_seconds=0)
         self._delivery_limit = delivery_limit
 
     # ------------------------------------------------------------------ the consumer
@@ -326,20 +328,32 @@ class WritebackHandlers:
         contract: Document,
         attachments: list[dict[str, Any]] | None,
     ) -> str:
-        """Store Ironclad's answer on the contract at once (stale-write safe), mapped as a sync would."""
-        version, rules = await self._rules(tenant)
-        mapped = compile_mapping(rules).apply(record)
-        outcome = await self._contracts.upsert_record(
-            tenant,
-            record,
-            fields=mapped.fields,
-            field_errors=[_field_error(e) for e in mapped.errors],
-            mapping_version=version,
-            attachments=attachments,
-            document_failures=list(contract.get("document_failures") or []),
-            run_id=None,
-        )
-        return outcome.value
+        """Store Ironclad's answer on the contract at once (stale-write safe), mapped as a sync would.
+
+        Ironclad has accepted the write by now, so nothing here may fail the operation: if storing the
+        answer fails, the next sync of the record (webhook, incremental pass) stores it instead.
+        """
+        try:
+            mapping = await self._current_mapping.get(tenant)
+            mapped = mapping.compiled.apply(record)
+            [outcome] = await self._contracts.upsert_batch(
+                tenant,
+                [
+                    ContractWrite(
+                        record=record,
+                        fields=mapped.fields,
+                        field_errors=[_field_error(e) for e in mapped.errors],
+                        attachments=attachments,
+                        document_failures=list(contract.get("document_failures") or []),
+                    )
+                ],
+                mapping_version=mapping.version,
+                run_id=None,
+            )
+        except Exception as exc:
+            log.warning("writeback_store_deferred", record_id=record.get("id"), error=str(exc))
+            return "deferred"
+        return str(outcome.value)
 
     # ------------------------------------------------------------------ create
 
@@ -443,10 +457,11 @@ class WritebackHandlers:
         A sync (webhook or listing) may have stored the new record as a contract of its own before we
         linked it; that copy is removed, so the unique (tenant, ironclad.id) index keeps one contract.
         """
-        version, rules = await self._rules(tenant)
+        mapping = await self._current_mapping.get(tenant)
+        version = mapping.version
         for _ in range(3):
             incoming = parse_timestamp(record["lastUpdated"])
-            mapped = compile_mapping(rules).apply(record)
+            mapped = mapping.compiled.apply(record)
             now = utcnow()
             values = {
                 "ironclad": ironclad_summary(record),

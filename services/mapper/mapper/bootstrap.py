@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from contracts_common.messages import FetchedRecord, RemapTask
+from contracts_common.current_mapping import MappingCache
+from contracts_common.messages import FetchedBatch, RemapTask
 from contracts_common.runtime import Runtime
 from contracts_common.settings import MapperSettings
 from contracts_common.storage.contracts import Contracts
 from contracts_common.storage.mappings import Mappings
 from contracts_common.storage.runs import Runs
-from mapper.current_mapping import MappingCache
 from mapper.handlers import RecordHandlers
 
 
@@ -25,5 +25,5 @@ def build_handlers(runtime: Runtime) -> RecordHandlers:
 async def setup(runtime: Runtime) -> None:
     assert isinstance(runtime.settings, MapperSettings)
     handlers = build_handlers(runtime)
-    await runtime.broker.consume(FetchedRecord, handlers.store_record)
+    await runtime.broker.consume(FetchedBatch, handlers.store_batch)
     await runtime.broker.consume(RemapTask, handlers.remap, prefetch=1)

@@ -5,14 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 import structlog
+from pymongo import UpdateOne
 
-from contracts_common.messages import FetchedRecord, RemapTask
+from contracts_common.commands import close_if_counted
+from contracts_common.current_mapping import MappingCache
+from contracts_common.messages import FetchedBatch, FetchedItem, RemapTask
 from contracts_common.messaging import Broker, Delivery
 from contracts_common.metrics import MAPPING_ERRORS, RECORDS
-from contracts_common.storage.contracts import Contracts
+from contracts_common.storage.contracts import Contracts, ContractWrite, parse_timestamp
 from contracts_common.storage.database import Database
-from contracts_common.storage.runs import Outcome, Runs, RunStatus
-from mapper.current_mapping import MappingCache
+from contracts_common.storage.runs import Counted, Outcome, Runs, RunStatus
 
 log = structlog.get_logger(__name__)
 
@@ -21,6 +23,25 @@ def error_dict(error: Any) -> dict[str, Any]:
     if hasattr(error, "model_dump"):
         return dict(error.model_dump(mode="json"))
     return dict(vars(error))
+
+
+def _record_id(record: dict[str, Any]) -> str | None:
+    value = record.get("id")
+    return value if isinstance(value, str) else None
+
+
+def unstorable(record: dict[str, Any]) -> str | None:
+    """Why a record cannot be stored at all, or None: it needs an id and a parseable lastUpdated."""
+    if not _record_id(record):
+        return "the record has no id"
+    stamp = record.get("lastUpdated")
+    if not isinstance(stamp, str):
+        return "the record has no lastUpdated"
+    try:
+        parse_timestamp(stamp)
+    except ValueError:
+        return f"lastUpdated is not a timestamp: {stamp[:40]!r}"
+    return None
 
 
 class RecordHandlers:
@@ -33,45 +54,71 @@ class RecordHandlers:
         self._contracts = contracts
         self._mappings = mappings
 
-    async def store_record(self, message: FetchedRecord, delivery: Delivery) -> None:
-        record = message.record
+    async def store_batch(self, message: FetchedBatch, delivery: Delivery) -> None:
+        """Map and store a batch in one bulk write, then count all its slots in one counter update.
+
+        An item that cannot be stored at all (no usable `id` or `lastUpdated`) is counted `failed`
+        with its reason, and the rest of the batch is stored: one bad record does not hold up its page.
+        Anything else that fails fails the whole batch, which is then delivered again.
+        """
         mapping = await self._mappings.get(message.tenant)
-        result = mapping.compiled.apply(record)
-        errors = [error_dict(e) for e in result.errors]
-        if errors:
-            MAPPING_ERRORS.inc(len(errors))
-        outcome = await self._contracts.upsert_record(
-            message.tenant,
-            record,
-            fields=result.fields,
-            field_errors=errors,
-            mapping_version=mapping.version,
-            attachments=None if message.documents_unchanged else [d.model_dump() for d in message.documents],
-            document_failures=[f.model_dump() for f in message.document_failures],
-            run_id=message.run_id,
-        )
-        RECORDS.labels(outcome=outcome.value).inc()
-        log.debug("record_stored", record_id=record.get("id"), outcome=outcome.value)
-        if message.run_id is not None:
-            slot = str(delivery.headers.get("slot") or record["id"])
-            run_errors = (
-                [
+        writes: list[ContractWrite] = []
+        stored_items: list[FetchedItem] = []
+        counted: list[Counted] = []
+        run_errors: list[dict[str, Any]] = []
+        for item in message.items:
+            problem = unstorable(item.record)
+            if problem is not None:
+                RECORDS.labels(outcome=Outcome.FAILED.value).inc()
+                log.warning("record_unstorable", slot=item.slot, reason=problem)
+                counted.append(Counted(item.slot, Outcome.FAILED, _record_id(item.record)))
+                run_errors.append({"record_id": _record_id(item.record), "error": problem})
+                continue
+            result = mapping.compiled.apply(item.record)
+            errors = [error_dict(e) for e in result.errors]
+            if errors:
+                MAPPING_ERRORS.inc(len(errors))
+                run_errors.append(
                     {
-                        "record_id": record["id"],
-                        "ironcladId": record.get("ironcladId"),
+                        "record_id": item.record["id"],
+                        "ironcladId": item.record.get("ironcladId"),
                         "field_errors": errors[:5],
                     }
-                ]
-                if errors
-                else []
+                )
+            stored_items.append(item)
+            writes.append(
+                ContractWrite(
+                    record=item.record,
+                    fields=result.fields,
+                    field_errors=errors,
+                    attachments=None
+                    if item.documents_unchanged
+                    else [d.model_dump() for d in item.documents],
+                    document_failures=[f.model_dump() for f in item.document_failures],
+                )
             )
-            await self._runs.count_slots(
-                message.tenant,
-                message.run_id,
-                [(slot, outcome, record["id"])],
-                extra={"mapping_errors": len(errors)} if errors else None,
-                errors=run_errors,
+        outcomes = await self._contracts.upsert_batch(
+            message.tenant, writes, mapping_version=mapping.version, run_id=message.run_id
+        )
+        for outcome in outcomes:
+            RECORDS.labels(outcome=outcome.value).inc()
+        log.debug("batch_stored", records=len(writes), unchanged=len(message.unchanged))
+        if message.run_id is None:
+            return
+        counted += [
+            Counted(
+                slot=item.slot,
+                outcome=outcome,
+                record_id=item.record["id"],
+                mapping_errors=len(write.field_errors),
+                documents_downloaded=item.documents_downloaded,
+                documents_failed=len(item.document_failures),
             )
+            for item, write, outcome in zip(stored_items, writes, outcomes, strict=True)
+        ]
+        counted += [Counted(u.slot, Outcome.UNCHANGED, u.record_id) for u in message.unchanged]
+        run = await self._runs.count(message.tenant, message.run_id, counted, errors=run_errors)
+        await close_if_counted(self._broker, run)
 
     async def remap(self, task: RemapTask, delivery: Delivery) -> None:
         """Re-map one batch from the stored raw records; the next batch is chained as its own message."""
@@ -99,37 +146,35 @@ class RecordHandlers:
             .sort("ironclad.id", 1)
             .limit(task.batch_size)
         ]
-        items: list[tuple[str, Outcome, str | None]] = []
-        mapping_errors = 0
+        counted: list[Counted] = []
+        updates: list[UpdateOne] = []
         for doc in batch:
             rid = doc["ironclad"]["id"]
             if doc.get("mapping_version") == mapping.version:
-                items.append((f"remap:{rid}", Outcome.UNCHANGED, rid))
+                counted.append(Counted(f"remap:{rid}", Outcome.UNCHANGED, rid))
                 continue
             result = mapping.compiled.apply(doc["raw"])
             errors = [error_dict(e) for e in result.errors]
-            mapping_errors += len(errors)
-            await self._db.contracts.update_one(
-                {"_id": doc["_id"], "mapping_version": {"$ne": mapping.version}},
-                {
-                    "$set": {
-                        "fields": result.fields,
-                        "field_errors": errors,
-                        "mapping_version": mapping.version,
-                    }
-                },
+            updates.append(
+                UpdateOne(
+                    {"_id": doc["_id"], "mapping_version": {"$ne": mapping.version}},
+                    {
+                        "$set": {
+                            "fields": result.fields,
+                            "field_errors": errors,
+                            "mapping_version": mapping.version,
+                        }
+                    },
+                )
             )
-            items.append((f"remap:{rid}", Outcome.UPDATED, rid))
+            counted.append(Counted(f"remap:{rid}", Outcome.UPDATED, rid, mapping_errors=len(errors)))
+        if updates:
+            await self._db.contracts.bulk_write(updates, ordered=False)
         if len(batch) == task.batch_size:
             await self._broker.publish_with_retry(
                 task.model_copy(update={"after_record_id": batch[-1]["ironclad"]["id"]})
             )
-        await self._runs.count_slots(
-            task.tenant,
-            task.run_id,
-            items,
-            extra={"mapping_errors": mapping_errors} if mapping_errors else None,
-        )
+        await self._runs.count(task.tenant, task.run_id, counted)
         if len(batch) < task.batch_size:
             await self._runs.mark_listing_complete(task.tenant, task.run_id)
             await self._runs.try_finish(task.tenant, task.run_id)

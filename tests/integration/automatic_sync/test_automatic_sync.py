@@ -478,7 +478,6 @@ async def _health(stack: Stack) -> Any:
 
     from contracts_common.settings import ImporterSettings
     from contracts_common.storage.database import Database
-    from contracts_common.storage.leases import Leases
     from importer.bootstrap import build_access
     from importer.webhook_health import WebhookHealth
 
@@ -486,7 +485,7 @@ async def _health(stack: Stack) -> Any:
     db = Database.connect(stack.mongodb_url, stack.database)
     session = aiohttp.ClientSession()
     access = build_access(SimpleNamespace(db=db), settings, session)  # type: ignore[arg-type]
-    health = WebhookHealth(db=db, access=access, leases=Leases(db, "test"), settings=settings)
+    health = WebhookHealth(db=db, access=access)
     return health, db, session, settings
 
 
@@ -497,10 +496,10 @@ async def test_health_reregisters_a_webhook_ironclad_disabled_or_deleted(
     first = await connect_and_enable(api, company)
     health, db, session, _ = await _health(stack)
     try:
-        assert await health.check_all(use_lease=False) == {TENANT: "enabled"}
+        assert await health.check_all() == {TENANT: "enabled"}
 
         await sim.disable_webhook_by_system(first["webhook_ids"][0])
-        assert await health.check_all(use_lease=False) == {TENANT: "enabled"}
+        assert await health.check_all() == {TENANT: "enabled"}
         shown = (await api.call("GET", f"{BASE}/connection")).body["automatic_sync"]
         assert shown["webhook_ids"] != first["webhook_ids"]
         assert shown["last_problem"]["state"] == "disabledBySystem"
@@ -510,7 +509,7 @@ async def test_health_reregisters_a_webhook_ironclad_disabled_or_deleted(
         assert hooks[0].status == "enabled"
 
         del simulator.companies[cid].webhooks[hooks[0].id]  # deleted in Ironclad
-        assert await health.check_all(use_lease=False) == {TENANT: "enabled"}
+        assert await health.check_all() == {TENANT: "enabled"}
         shown = (await api.call("GET", f"{BASE}/connection")).body["automatic_sync"]
         assert shown["last_problem"]["state"] == "deleted"
         assert shown["reregistrations"] == 2
@@ -535,7 +534,7 @@ async def test_health_shows_a_webhook_it_may_not_repair_and_shortens_reconciliat
         connection = await db.connections.find_one({"tenant": TENANT})
         assert reconcile_interval(connection, settings) == settings.reconcile_interval_seconds
         await sim.disable_webhook_by_system(first["webhook_ids"][0])
-        assert await health.check_all(use_lease=False) == {TENANT: "disabledBySystem"}
+        assert await health.check_all() == {TENANT: "disabledBySystem"}
         shown = (await api.call("GET", f"{BASE}/connection")).body["automatic_sync"]
         assert shown["webhook_state"] == "disabledBySystem"
         assert shown["last_problem"]["reregistered"] is False

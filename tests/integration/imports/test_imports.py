@@ -29,7 +29,15 @@ async def test_max_contracts_is_honoured_exactly_and_takes_the_newest(
     newest = sorted(records, key=lambda r: r["lastUpdated"], reverse=True)[:137]
     assert sorted(c["ironclad"]["id"] for c in contracts) == sorted(r["id"] for r in newest)
     stats = await sim.company_stats(company["company_id"])
-    assert sorted(stats["pages_requested"]) == [0, 0, 1], "page 0 once to plan, then each page once"
+    offset_pages = [
+        int(str(q["page"]))
+        for q in stats["listings"]
+        if q["sortDirection"] == "DESC" and q["lastUpdated"] is None
+    ]
+    assert sorted(offset_pages) == [0, 1], "page 0 once (it plans the run and is used), then page 1 once"
+    closing = [q for q in stats["listings"] if q["sortDirection"] == "ASC"]
+    assert closing, "the closing pass reads what changed during the listing"
+    assert all(q["lastUpdated"] and q["sortField"] == "lastUpdated" for q in closing)
 
 
 async def test_reimport_changes_nothing_and_downloads_no_document_again(

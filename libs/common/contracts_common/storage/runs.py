@@ -8,8 +8,8 @@ often its message is redelivered, through a unique `run_items` row.
 from __future__ import annotations
 
 import uuid
-import zlib
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -23,7 +23,6 @@ from contracts_common.storage.database import Database, Document
 from contracts_common.timeutil import iso, utcnow
 
 MAX_STORED_ERRORS = 200
-COUNTER_SHARDS = 8
 
 
 class RunStatus(StrEnum):
@@ -42,10 +41,46 @@ class Outcome(StrEnum):
     FAILED = "failed"
 
 
+@dataclass(frozen=True)
+class Counted:
+    """One slot of a run: its outcome, and the counts that come with it."""
+
+    slot: str
+    outcome: Outcome
+    record_id: str | None
+    mapping_errors: int = 0
+    documents_downloaded: int = 0
+    documents_failed: int = 0
+
+    def row(self, tenant: str, run_id: str, now: datetime) -> dict[str, Any]:
+        row: dict[str, Any] = {
+            "tenant": tenant,
+            "run_id": run_id,
+            "slot": self.slot,
+            "outcome": self.outcome.value,
+            "record_id": self.record_id,
+            "created_at": now,
+        }
+        for counter in ROW_EXTRAS:
+            if getattr(self, counter):
+                row[counter] = getattr(self, counter)
+        return row
+
+
+def _counts_of(row: dict[str, Any]) -> dict[str, int]:
+    counts = {"fetched": 1, row["outcome"]: 1}
+    for counter in ROW_EXTRAS:
+        if row.get(counter):
+            counts[counter] = int(row[counter])
+    return counts
+
+
 TERMINAL = frozenset({RunStatus.SUCCEEDED, RunStatus.PARTIALLY_SUCCEEDED, RunStatus.FAILED})
 ACTIVE = [RunStatus.QUEUED.value, RunStatus.RUNNING.value]
-# Counters of the fetched-sum, kept exactly in `run_counters` (see Runs.count_slots).
-SLOT_COUNTERS = ("fetched", "created", "updated", "unchanged", "skipped_stale", "failed", "mapping_errors")
+# Counters rebuilt exactly from `run_items` rows (see Runs.count): the fetched-sum, and what each slot
+# carried along (so a document is counted once, however often its record's message is redelivered).
+ROW_EXTRAS = ("mapping_errors", "documents_downloaded", "documents_failed")
+ROW_COUNTERS = ("fetched", *(o.value for o in Outcome), *ROW_EXTRAS)
 COUNTERS = (
     "fetched",
     "created",
@@ -96,15 +131,14 @@ class Runs:
         return doc
 
     async def get(self, tenant: str, run_id: str) -> Document | None:
-        run = await self._db.runs.find_one({"_id": run_id, "tenant": tenant})
-        return None if run is None else (await self._with_counters(tenant, [run]))[0]
+        return await self._db.runs.find_one({"_id": run_id, "tenant": tenant})
 
     async def recent(self, tenant: str, *, limit: int = 50, kind: str | None = None) -> list[Document]:
         query: dict[str, Any] = {"tenant": tenant}
         if kind:
             query["kind"] = kind
         cursor = self._db.runs.find(query, {"errors": {"$slice": 20}}).sort("created_at", -1).limit(limit)
-        return await self._with_counters(tenant, [doc async for doc in cursor])
+        return [doc async for doc in cursor]
 
     async def has_active(self, tenant: str, kind: RunKind) -> Document | None:
         return await self._db.runs.find_one({"tenant": tenant, "kind": kind.value, "status": {"$in": ACTIVE}})
@@ -153,157 +187,138 @@ class Runs:
         doc = await self._db.runs.find_one({"_id": run_id, "tenant": tenant}, {"status": 1})
         return doc is not None and doc["status"] in ACTIVE
 
-    async def count_slots(
-        self,
-        tenant: str,
-        run_id: str,
-        items: Sequence[tuple[str, Outcome, str | None]],
-        *,
-        extra: dict[str, int] | None = None,
-        errors: Sequence[Document] = (),
+    async def count(
+        self, tenant: str, run_id: str, items: Sequence[Counted], *, errors: Sequence[Document] = ()
     ) -> Document | None:
-        """Count (slot, outcome, record_id) items not counted before; returns the run after counting.
+        """Count the items not counted before; returns the run after counting (finished if it is done).
 
-        A `run_items` row per slot decides once and for all that a slot is counted; the counters are
-        then incremented. A consumer killed between the two leaves a slot counted in `run_items` only:
-        `recount` (run by the importer's run supervisor when a run stops moving) repairs that exactly.
+        Two writes per batch, whatever its size: one `insert_many` of `run_items` rows, whose unique slot
+        decides once and for all that a slot is counted, then one `$inc` of the rows that went in, which
+        also returns the run, so nobody reads it back to learn whether it is done. A consumer killed
+        between the two leaves rows without their increment: `recount` (run by the importer's run
+        supervisor when a run stops moving, and before any run is finished) rebuilds the counters from
+        the rows exactly.
         """
-        for _ in range(5):
-            existing = {
-                doc["slot"]
-                async for doc in self._db.run_items.find(
-                    {"tenant": tenant, "run_id": run_id, "slot": {"$in": [slot for slot, _, _ in items]}},
-                    {"slot": 1},
-                )
-            }
-            fresh = [item for item in items if item[0] not in existing]
-            if not fresh:
-                return await self.try_finish(tenant, run_id)
-            await self._count_fresh(tenant, run_id, fresh, extra or {})
-            if errors:
-                await self._db.runs.update_one(
-                    {"_id": run_id, "tenant": tenant},
-                    {"$push": {"errors": {"$each": list(errors), "$slice": MAX_STORED_ERRORS}}},
-                )
-            return await self.try_finish(tenant, run_id)
-        raise RuntimeError(f"could not count slots of run {run_id}: persistent conflicts")
-
-    async def _count_fresh(
-        self,
-        tenant: str,
-        run_id: str,
-        fresh: Sequence[tuple[str, Outcome, str | None]],
-        extra: dict[str, int],
-    ) -> None:
         now = utcnow()
-        rows: list[dict[str, Any]] = [
-            {
-                "tenant": tenant,
-                "run_id": run_id,
-                "slot": slot,
-                "outcome": outcome.value,
-                "record_id": rid,
-                "created_at": now,
-            }
-            for slot, outcome, rid in fresh
-        ]
-        if extra.get("mapping_errors"):
-            rows[0]["mapping_errors"] = extra["mapping_errors"]
+        rows = [item.row(tenant, run_id, now) for item in items]
+        inserted = await self._insert_new(rows)
+        inc: dict[str, int] = {}
+        for row in inserted:
+            for counter, amount in _counts_of(row).items():
+                inc[counter] = inc.get(counter, 0) + amount
+        update: dict[str, Any] = {}
+        if inc:
+            update["$inc"] = inc
+            update["$set"] = {"updated_at": now}
+        if errors and inserted:
+            update["$push"] = {"errors": {"$each": list(errors), "$slice": MAX_STORED_ERRORS}}
+        if not update:
+            run = await self._db.runs.find_one({"_id": run_id, "tenant": tenant})
+        else:
+            run = await self._db.runs.find_one_and_update(
+                {"_id": run_id, "tenant": tenant}, update, return_document=ReturnDocument.AFTER
+            )
+        return await self._finish_if_done(run)
+
+    async def _insert_new(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        if not rows:
+            return []
         try:
             await self._db.run_items.insert_many(rows, ordered=False)
-            inserted = rows
         except BulkWriteError as exc:
-            errors = exc.details.get("writeErrors", [])
-            if any(e.get("code") != 11000 for e in errors):
+            write_errors = exc.details.get("writeErrors", [])
+            if any(e.get("code") != 11000 for e in write_errors):
                 raise
-            # A concurrent delivery counted some of these slots first: count only the rows that went in.
-            refused = {e["index"] for e in errors}
-            inserted = [row for index, row in enumerate(rows) if index not in refused]
-        # Counters are spread over a few shard documents so concurrent consumers rarely conflict.
-        by_shard: dict[int, dict[str, int]] = {}
-        for row in inserted:
-            inc = by_shard.setdefault(zlib.crc32(row["slot"].encode()) % COUNTER_SHARDS, {})
-            inc["fetched"] = inc.get("fetched", 0) + 1
-            inc[row["outcome"]] = inc.get(row["outcome"], 0) + 1
-            if row.get("mapping_errors"):
-                inc["mapping_errors"] = inc.get("mapping_errors", 0) + row["mapping_errors"]
-        for shard, inc in by_shard.items():
-            await self._db.run_counters.update_one(
-                {"_id": f"{run_id}:{shard}"},
+            # Another delivery counted some of these slots first: count only the rows that went in.
+            refused = {e["index"] for e in write_errors}
+            return [row for index, row in enumerate(rows) if index not in refused]
+        return rows
+
+    async def recount(self, tenant: str, run_id: str) -> Document | None:
+        """Recompute a run's counters exactly from its `run_items` and `run_pages` rows; returns the run.
+
+        Three reads and one write, however large the run. A recount is not progress: `updated_at` stays,
+        `recounted_at` records it, so the supervisor neither takes it for activity nor repeats it while
+        nothing moves.
+        """
+        totals = dict.fromkeys(ROW_COUNTERS, 0)
+        group: dict[str, Any] = {"_id": "$outcome", "rows": {"$sum": 1}}
+        for counter in ROW_EXTRAS:
+            group[counter] = {"$sum": {"$ifNull": [f"${counter}", 0]}}
+        async for bucket in await self._db.run_items.aggregate(
+            [{"$match": {"tenant": tenant, "run_id": run_id}}, {"$group": group}]
+        ):
+            totals["fetched"] += int(bucket["rows"])
+            totals[str(bucket["_id"])] += int(bucket["rows"])
+            for counter in ROW_EXTRAS:
+                totals[counter] += int(bucket.get(counter) or 0)
+        pages_done, shortfall = 0, 0
+        async for bucket in await self._db.run_pages.aggregate(
+            [
+                {"$match": {"tenant": tenant, "run_id": run_id}},
                 {
-                    "$inc": inc,
-                    "$max": {"updated_at": now},
-                    "$setOnInsert": {"tenant": tenant, "run_id": run_id, "shard": shard},
+                    "$group": {
+                        "_id": None,
+                        "pages": {"$sum": 1},
+                        "shortfall": {"$sum": {"$subtract": ["$listed", "$planned"]}},
+                    }
                 },
-                upsert=True,
-            )
-
-    async def recount(self, tenant: str, run_id: str) -> None:
-        """Recompute a run's counters exactly from its `run_items` and `run_pages` rows."""
-        totals = dict.fromkeys(SLOT_COUNTERS, 0)
-        async for row in self._db.run_items.find(
-            {"tenant": tenant, "run_id": run_id}, {"outcome": 1, "mapping_errors": 1}
+            ]
         ):
-            totals["fetched"] += 1
-            totals[row["outcome"]] += 1
-            totals["mapping_errors"] += int(row.get("mapping_errors", 0))
-        pages = [
-            page
-            async for page in self._db.run_pages.find(
-                {"tenant": tenant, "run_id": run_id}, {"listed": 1, "planned": 1}
-            )
-        ]
-        run = await self._db.runs.find_one({"_id": run_id, "tenant": tenant}, {"total": 1})
-        if run is None:
-            return
-        exact_id = f"{run_id}:exact"
-        await self._db.run_counters.replace_one(
-            {"_id": exact_id},
-            {"tenant": tenant, "run_id": run_id, "shard": "exact", **totals, "updated_at": utcnow()},
-            upsert=True,
+            pages_done, shortfall = int(bucket["pages"]), int(bucket["shortfall"])
+        # `expected` = planned total, corrected by short pages, plus what closing passes added.
+        return await self._db.runs.find_one_and_update(
+            {"_id": run_id, "tenant": tenant},
+            [
+                {
+                    "$set": {
+                        **totals,
+                        "pages_done": pages_done,
+                        "expected": {
+                            "$cond": [
+                                {"$eq": ["$total", None]},
+                                "$expected",
+                                {"$add": ["$total", shortfall, {"$ifNull": ["$added", 0]}]},
+                            ]
+                        },
+                        "recounted_at": utcnow(),
+                    }
+                }
+            ],
+            return_document=ReturnDocument.AFTER,
         )
-        await self._db.run_counters.delete_many(
-            {"tenant": tenant, "run_id": run_id, "_id": {"$ne": exact_id}}
-        )
-        update: dict[str, Any] = {"pages_done": len(pages)}
-        if run.get("total") is not None:
-            update["expected"] = run["total"] + sum(p.get("listed", 0) - p.get("planned", 0) for p in pages)
-        await self._db.runs.update_one({"_id": run_id, "tenant": tenant}, {"$set": update})
-
-    async def last_activity(self, tenant: str, run: Document) -> datetime:
-        latest: datetime = run["updated_at"]
-        async for shard in self._db.run_counters.find(
-            {"tenant": tenant, "run_id": run["_id"]}, {"updated_at": 1}
-        ):
-            if shard.get("updated_at") and shard["updated_at"] > latest:
-                latest = shard["updated_at"]
-        return latest
 
     async def running(self) -> list[Document]:
         return [doc async for doc in self._db.runs.find({"status": RunStatus.RUNNING.value})]
 
-    async def counters(self, tenant: str, run_ids: Sequence[str]) -> dict[str, dict[str, int]]:
-        totals: dict[str, dict[str, int]] = {run_id: dict.fromkeys(SLOT_COUNTERS, 0) for run_id in run_ids}
-        async for doc in self._db.run_counters.find({"tenant": tenant, "run_id": {"$in": list(run_ids)}}):
-            total = totals[doc["run_id"]]
-            for key in SLOT_COUNTERS:
-                total[key] += int(doc.get(key, 0))
-        return totals
-
-    async def _with_counters(self, tenant: str, runs: list[Document]) -> list[Document]:
-        if not runs:
-            return runs
-        totals = await self.counters(tenant, [r["_id"] for r in runs])
-        return [{**run, **totals[run["_id"]]} for run in runs]
-
-    async def add(self, tenant: str, run_id: str, counters: dict[str, int]) -> None:
-        """Counters outside the fetched-sum (documents, deleted), where idempotency is the caller's."""
+    async def add_expected(self, tenant: str, run_id: str, added: int) -> None:
+        """More (or fewer) slots than planned, e.g. records a closing pass found; kept apart from `total`
+        so `recount` can rebuild `expected`. Idempotency is the caller's."""
         await self._db.runs.update_one(
-            {"_id": run_id, "tenant": tenant}, {"$inc": counters, "$set": {"updated_at": utcnow()}}
+            {"_id": run_id, "tenant": tenant},
+            {"$inc": {"expected": added, "added": added}, "$set": {"updated_at": utcnow()}},
         )
 
-    async def complete_page(self, tenant: str, run_id: str, page: int, *, listed: int, planned: int) -> bool:
-        """Checkpoint a page once; False if it was already done (a redelivered page task).
+    async def plan_closing(self, tenant: str, run_id: str, record_ids: list[str]) -> list[str]:
+        """Store the records a listing's closing pass hands off, once; returns the stored plan (ours, or
+        the one an earlier delivery stored), whose slots the run then waits for."""
+        added = len(record_ids)
+        run = await self._db.runs.find_one_and_update(
+            {"_id": run_id, "tenant": tenant, "closing_ids": None},
+            {
+                "$set": {"closing_ids": record_ids, "updated_at": utcnow()},
+                "$inc": {"expected": added, "added": added},
+            },
+            return_document=ReturnDocument.AFTER,
+        )
+        if run is None:
+            run = await self.get(tenant, run_id)
+        return list((run or {}).get("closing_ids") or [])
+
+    async def complete_page(
+        self, tenant: str, run_id: str, page: int, *, listed: int, planned: int
+    ) -> Document | None:
+        """Checkpoint a page once; returns the run after it, None if it was already done (a redelivery).
 
         The row keeps `listed` and `planned`, so `recount` can rebuild the page counters exactly if a
         crash falls between the checkpoint and the increment below.
@@ -321,32 +336,31 @@ class Runs:
                 }
             )
         except DuplicateKeyError:
-            return False
-        await self._db.runs.update_one(
+            return None
+        run = await self._db.runs.find_one_and_update(
             {"_id": run_id, "tenant": tenant},
             {"$inc": {"pages_done": 1, "expected": listed - planned}, "$set": {"updated_at": utcnow()}},
+            return_document=ReturnDocument.AFTER,
         )
-        await self.try_finish(tenant, run_id)
-        return True
+        return await self._finish_if_done(run)
 
     async def page_done(self, tenant: str, run_id: str, page: int) -> bool:
         return await self._db.run_pages.find_one({"_id": f"{run_id}:{page}", "tenant": tenant}) is not None
 
     async def try_finish(self, tenant: str, run_id: str) -> Document | None:
         """Give the run its terminal status once all its planned work is counted."""
-        run = await self.get(tenant, run_id)
-        if run is None or run["status"] not in ACTIVE or run["pages_total"] is None:
+        return await self._finish_if_done(await self.get(tenant, run_id))
+
+    async def _finish_if_done(self, run: Document | None) -> Document | None:
+        if not _looks_done(run):
             return run
-        if run["pages_done"] < run["pages_total"] or run["fetched"] < (run["expected"] or 0):
+        assert run is not None
+        # The running counters say the run is complete: settle it on exact counts (see `count`).
+        run = await self.recount(run["tenant"], run["_id"])
+        if not _looks_done(run):
             return run
-        if not run.get("listing_complete"):
-            return run
-        # The running counters say the run is complete: settle it on exact counts (see count_slots).
-        await self.recount(tenant, run_id)
-        run = await self.get(tenant, run_id)
-        if run is None or run["fetched"] < (run["expected"] or 0) or run["pages_done"] < run["pages_total"]:
-            return run
-        return await self.finish(tenant, run_id, status=final_status(run))
+        assert run is not None
+        return await self.finish(run["tenant"], run["_id"], status=final_status(run))
 
     async def finish(
         self, tenant: str, run_id: str, *, status: RunStatus, error: str | None = None, force: bool = False
@@ -364,7 +378,7 @@ class Runs:
         if doc is None:
             return None
         RUNS_FINISHED.labels(kind=doc["kind"], status=status.value).inc()
-        return (await self._with_counters(tenant, [doc]))[0]
+        return doc
 
     async def fail(self, tenant: str, run_id: str, error: str) -> Document | None:
         """End a run because of an error: never `succeeded`; `partially_succeeded` if some work landed."""
@@ -383,6 +397,32 @@ class Runs:
         return result.modified_count
 
 
+def awaiting_close(run: Document | None) -> bool:
+    """Every page of a listing is done and counted, and its closing pass has not completed it yet.
+
+    The closing pass compares what Ironclad holds with what MongoDB holds, so it waits until the
+    pages' own batches are stored; otherwise it would take them for changes.
+    """
+    if (
+        run is None
+        or run["status"] not in ACTIVE
+        or run["pages_total"] is None
+        or run.get("listing_complete")
+    ):
+        return False
+    if run["kind"] not in (RunKind.IMPORT.value, RunKind.RECONCILE.value):
+        return False
+    return bool(run["pages_done"] >= run["pages_total"] and run["fetched"] >= (run["expected"] or 0))
+
+
+def _looks_done(run: Document | None) -> bool:
+    if run is None or run["status"] not in ACTIVE or run["pages_total"] is None:
+        return False
+    if run["pages_done"] < run["pages_total"] or run["fetched"] < (run["expected"] or 0):
+        return False
+    return bool(run.get("listing_complete"))
+
+
 def final_status(run: Document) -> RunStatus:
     if run.get("error"):
         return RunStatus.PARTIALLY_SUCCEEDED if run["fetched"] > run["failed"] else RunStatus.FAILED
@@ -393,7 +433,8 @@ def final_status(run: Document) -> RunStatus:
 
 def public_run(run: Document) -> dict[str, Any]:
     """A run as the admin API shows it."""
-    out = {k: v for k, v in run.items() if k not in ("_id", "listing_complete")}
+    hidden = ("_id", "listing_complete", "added", "closing_ids")
+    out = {k: v for k, v in run.items() if k not in hidden}
     out["run_id"] = run["_id"]
     out["progress"] = {
         "fetched": run["fetched"],
@@ -402,6 +443,6 @@ def public_run(run: Document) -> dict[str, Any]:
     out["repaired"] = (
         run["created"] + run["updated"] + run["deleted"] if run["kind"] == RunKind.RECONCILE else None
     )
-    for key in ("created_at", "updated_at", "started_at", "finished_at"):
+    for key in ("created_at", "updated_at", "started_at", "finished_at", "recounted_at"):
         out[key] = iso(out.get(key))
     return out
