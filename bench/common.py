@@ -46,14 +46,13 @@ DOC_RATIO = 0.2
 DOC_MIN = 50_000
 DOC_MAX = 2_000_000
 
-# Service settings for benchmark runs: production defaults for back-off, no scheduler, INFO logs to a file.
+# Service settings for benchmark runs: production defaults for back-off and the scheduler, INFO logs.
 # No single database call of the driver (probe, count, drop) may hold a benchmark longer than this.
 DB_STEP_TIMEOUT = 90.0
 
 SERVICE_ENV = {
     "BACKOFF_BASE_SECONDS": "0.5",
     "BACKOFF_MAX_SECONDS": "30",
-    "SCHEDULER_ENABLED": "false",
     "LOG_LEVEL": "INFO",
 }
 

@@ -188,6 +188,32 @@ class SimulatorControl:
         )
         return result
 
+    async def set_churn(
+        self,
+        company_id: str,
+        *,
+        edits: int = 0,
+        deletes: int = 0,
+        creates: int = 0,
+        seed: int = 0,
+        max_requests: int = 0,
+    ) -> dict[str, Any]:
+        """Edit, delete and create records before every `GET /records` of the company (churn.py)."""
+        body = {
+            "edits": edits,
+            "deletes": deletes,
+            "creates": creates,
+            "seed": seed,
+            "max_requests": max_requests,
+        }
+        result: dict[str, Any] = await self._call("PUT", f"/_sim/companies/{company_id}/churn", json=body)
+        return result
+
+    async def stop_churn(self, company_id: str) -> dict[str, Any] | None:
+        """Stop the churn; returns what it did (`edited`, `deleted`, `created` record ids)."""
+        result: dict[str, Any] | None = await self._call("DELETE", f"/_sim/companies/{company_id}/churn")
+        return result
+
     async def delete_record(self, company_id: str, record_id: str) -> None:
         await self._call("DELETE", f"/_sim/companies/{company_id}/records/{record_id}")
 

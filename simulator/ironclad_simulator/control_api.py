@@ -10,6 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
+from ironclad_simulator.churn import Churn
 from ironclad_simulator.clock import iso_ms
 from ironclad_simulator.generator import SeedOptions, seed_company, workflow_record
 from ironclad_simulator.http import json_response, origin_of
@@ -204,6 +205,26 @@ async def delete_record(request: web.Request) -> web.Response:
     rec = _record(company, request.match_info["record_id"])
     _delete(state, company, rec)
     return json_response({"deleted": rec.id})
+
+
+async def set_churn(request: web.Request) -> web.Response:
+    try:
+        churn = Churn.from_body(await _body(request))
+    except (TypeError, ValueError) as exc:
+        raise ControlError(400, f"invalid churn: {exc}") from None
+    _company(request).churn = churn
+    return json_response(churn.to_json())
+
+
+async def get_churn(request: web.Request) -> web.Response:
+    churn = _company(request).churn
+    return json_response(churn.to_json() if churn is not None else None)
+
+
+async def stop_churn(request: web.Request) -> web.Response:
+    company = _company(request)
+    churn, company.churn = company.churn, None
+    return json_response(churn.to_json() if churn is not None else None)
 
 
 async def record_status(request: web.Request) -> web.Response:
@@ -434,6 +455,9 @@ def add_control_routes(app: web.Application) -> None:
     r.add_get("/_sim/companies/{company_id}/records", list_records_raw)
     r.add_patch("/_sim/companies/{company_id}/records/{record_id}", edit_record)
     r.add_delete("/_sim/companies/{company_id}/records/{record_id}", delete_record)
+    r.add_put("/_sim/companies/{company_id}/churn", set_churn)
+    r.add_get("/_sim/companies/{company_id}/churn", get_churn)
+    r.add_delete("/_sim/companies/{company_id}/churn", stop_churn)
     r.add_post("/_sim/companies/{company_id}/records/{record_id}/status", record_status)
     r.add_post("/_sim/companies/{company_id}/workflows", create_workflow)
     r.add_post("/_sim/companies/{company_id}/events", fire_event)

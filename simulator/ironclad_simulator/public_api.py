@@ -254,6 +254,8 @@ async def list_records(request: web.Request) -> web.Response:
             predicate = parse_filter(filter_text)
         except FilterError as exc:
             raise invalid(str(exc), "filter") from None
+    if ctx.company.churn is not None:
+        ctx.company.churn.apply(state, ctx.company)
     rows = ctx.company.records.query(sort_field, direction, types, last_updated, filter_text, predicate)
     start = page * page_size
     origin = origin_of(request)

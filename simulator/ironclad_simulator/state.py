@@ -14,6 +14,7 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from ironclad_simulator.churn import Churn
 from ironclad_simulator.clock import Clock, iso_ms
 from ironclad_simulator.schema import DEFAULT_SCOPES, RecordsSchema, default_schema
 
@@ -360,6 +361,8 @@ class Company:
         self.workflows: dict[str, Workflow] = {}
         self.deliveries: list[dict[str, Any]] = []
         self.stats = CompanyStats()
+        # People editing while we list (churn.py); None when off.
+        self.churn: Churn | None = None
         self.rate_windows: dict[str, deque[float]] = {}
         self._private_key: rsa.RSAPrivateKey | None = None
         self._public_pem: str | None = None

@@ -26,13 +26,14 @@ from tests.support.services import ServiceProcess, Stack, wait_for
 TENANT = "acme"
 USER = "admin@acme.example"
 
-# Short waits everywhere: the suite must stay within minutes on two cores. DELIVERY_LIMIT stays at
+# Short waits everywhere: the suite must stay within minutes on two cores. The scheduler runs, on its
+# production intervals: its first turns (an incremental pass a minute after connecting) come after
+# most of these tests are over. DELIVERY_LIMIT stays at
 # its default 5: the gateway (in-process) declares the same quorum queues and the arguments must agree.
 FAST_ENV: dict[str, str] = {
     "BACKOFF_BASE_SECONDS": "0.05",
     "BACKOFF_MAX_SECONDS": "0.3",
     "MAX_RETRIES": "3",
-    "SCHEDULER_ENABLED": "false",
     "LOG_FORMAT": "json",
 }
 

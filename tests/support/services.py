@@ -112,7 +112,6 @@ class Stack:
             "LOG_LEVEL": "INFO",
             "BACKOFF_BASE_SECONDS": "0.05",
             "BACKOFF_MAX_SECONDS": "0.5",
-            "SCHEDULER_ENABLED": "false",
             "EVENT_COALESCE_SECONDS": "0.2",
         }
         if self.simulator_url:

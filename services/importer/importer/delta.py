@@ -1,7 +1,7 @@
-"""The incremental pass: every change reaches MongoDB within minutes, webhook or not.
+"""The incremental pass: with Automatic Sync on, every change reaches MongoDB within minutes.
 
 Ironclad sends no webhook for an edit of a record's properties. So every `delta_sync_interval_seconds`
-each connected tenant's records updated since the pass's cursor are listed (ascending windows, see
+each such tenant's records updated since the pass's cursor are listed (ascending windows, see
 changes.py), and those newer than what is stored are handed to the mapper like any other fresh record,
 as a run of kind `delta` per page of changes. A quiet tenant costs one request per pass.
 
@@ -31,6 +31,15 @@ from importer.handoff import RecordHandOff, is_current
 log = structlog.get_logger(__name__)
 
 
+def _sync_enabled_at(connection: Document) -> datetime | None:
+    """Changes flow in from when Automatic Sync was switched on (an import brings what came before)."""
+    enabled_at = (connection.get("automatic_sync") or {}).get("enabled_at")
+    if isinstance(enabled_at, str):
+        return parse_timestamp(enabled_at)
+    connected: datetime | None = connection.get("connected_at")
+    return connected
+
+
 class DeltaSync:
     def __init__(
         self,
@@ -53,7 +62,7 @@ class DeltaSync:
         """One pass for the connection's tenant; returns the ids of the runs it started."""
         tenant = connection["tenant"]
         delta = (connection.get("schedule") or {}).get("delta") or {}
-        cursor: datetime = delta.get("cursor") or connection.get("connected_at") or utcnow()
+        cursor: datetime = delta.get("cursor") or _sync_enabled_at(connection) or utcnow()
         client, _ = await self._access.client(tenant)
         newest = cursor
         run_ids: list[str] = []

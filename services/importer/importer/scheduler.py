@@ -2,12 +2,12 @@
 
 Every importer replica runs the loop; each task's turn for a tenant is taken by exactly one replica (see
 storage/schedules.py), and its next turn is due a whole interval later. The intervals:
-- the incremental pass (delta.py), every `delta_sync_interval_seconds`: changes Ironclad sends no
-  webhook for arrive within about that long;
+- for tenants with Automatic Sync on, the incremental pass (delta.py), every
+  `delta_sync_interval_seconds`: changes Ironclad sends no webhook for arrive within about that long;
 - the full reconciliation, the only way to see deletions, every `reconcile_interval_seconds`, or the
   shorter `reconcile_interval_degraded_seconds` while Ironclad has disabled or deleted our webhook;
-- the webhook health check (webhook_health.py), every `webhook_health_interval_seconds`, for tenants
-  with Automatic Sync on.
+- for tenants with Automatic Sync on, the webhook health check (webhook_health.py), every
+  `webhook_health_interval_seconds`.
 """
 
 from __future__ import annotations

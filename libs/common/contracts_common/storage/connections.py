@@ -152,4 +152,10 @@ def public_connection(doc: Document | None) -> dict[str, Any]:
         },
         "connected_at": iso(doc.get("connected_at")),
         "last_success_at": iso(doc.get("last_success_at")),
+        # Periodic work (reconcile, delta, webhook_health): when each last ran and is next due.
+        "schedule": {
+            task: {"last_at": iso(entry.get("last_at")), "due_at": iso(entry.get("due_at"))}
+            for task, entry in (doc.get("schedule") or {}).items()
+            if isinstance(entry, dict)
+        },
     }
