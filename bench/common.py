@@ -233,6 +233,68 @@ class Services:
         return out
 
 
+@asynccontextmanager
+async def fresh_database_server() -> AsyncIterator[str]:
+    """The database for one benchmark: BENCH_MONGODB_URL when it names a real MongoDB; otherwise a new
+    test-server process (secantusdb) on a port of its own, thrown away afterwards, so no benchmark
+    inherits what the test suite or another benchmark left in a shared server. Tests' URL variable
+    points at it meanwhile, so every helper and service of the benchmark uses it."""
+    import shutil
+    import tempfile
+
+    from tests.support.services import free_port
+
+    if url := os.environ.get("BENCH_MONGODB_URL"):
+        yield url
+        return
+    binary = REPO / ".mongo-venv" / "bin" / "secantusd-py"
+    if not binary.exists():
+        raise RuntimeError("no test server: run scripts/setup.sh, or set BENCH_MONGODB_URL")
+    port = free_port()
+    storage = Path(tempfile.mkdtemp(prefix="bench-mongo-"))
+    log_file = (LOGS / f"mongo-{port}.log").open("ab")
+    server = _start_server(binary, port, storage, log_file)
+    url = f"mongodb://127.0.0.1:{port}/?retryWrites=false"
+    previous = os.environ.get("TEST_MONGODB_URL")
+    os.environ["TEST_MONGODB_URL"] = url
+    try:
+        deadline = time.monotonic() + 60
+        while not _port_open(port):
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the test server on port {port} did not start (see {log_file.name})")
+            await asyncio.sleep(0.2)
+        log(f"fresh database server on port {port}")
+        yield url
+    finally:
+        if previous is None:
+            os.environ.pop("TEST_MONGODB_URL", None)
+        else:
+            os.environ["TEST_MONGODB_URL"] = previous
+        server.terminate()
+        try:
+            server.wait(20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        log_file.close()
+        shutil.rmtree(storage, ignore_errors=True)
+
+
+def _start_server(binary: Path, port: int, storage: Path, log_file: Any) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [str(binary), "--host", "127.0.0.1", "--port", str(port), "--storage-path", str(storage)],
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+    )
+
+
+def _port_open(port: int) -> bool:
+    import socket
+
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
 def service_urls() -> tuple[str, str]:
     amqp, _ = amqp_url()
     mongo, _ = mongodb_url()
@@ -358,6 +420,36 @@ async def scrape_latency(world: Services) -> dict[str, list[tuple[float, float]]
                 out.setdefault(endpoint, {}).setdefault(bucket, 0.0)
                 out[endpoint][bucket] += float(value)
     return {ep: sorted(b.items()) for ep, b in out.items()}
+
+
+async def scrape_db_commands(world: Services) -> dict[str, dict[str, float]]:
+    """Database round trips so far per worker service (`contracts_mongodb_commands_total`), by command."""
+    pattern = re.compile(r'contracts_mongodb_commands_total\{command="([^"]+)",service="([^"]+)"\} (\S+)')
+    out: dict[str, dict[str, float]] = {}
+    async with aiohttp.ClientSession() as session:
+        for port in world.importer_metrics_ports + world.mapper_metrics_ports:
+            try:
+                async with session.get(f"http://127.0.0.1:{port}/metrics") as resp:
+                    text = await resp.text()
+            except aiohttp.ClientError:
+                continue
+            for command, service, value in pattern.findall(text):
+                by_command = out.setdefault(service, {})
+                by_command[command] = by_command.get(command, 0.0) + float(value)
+    return out
+
+
+def command_delta(
+    before: dict[str, dict[str, float]], after: dict[str, dict[str, float]]
+) -> dict[str, dict[str, float]]:
+    return {
+        service: {
+            command: value - before.get(service, {}).get(command, 0.0)
+            for command, value in commands.items()
+            if value - before.get(service, {}).get(command, 0.0) > 0
+        }
+        for service, commands in after.items()
+    }
 
 
 # -- facts about the machine and the versions --------------------------------------------------------

@@ -30,12 +30,14 @@ from bench.common import (
     DOC_RATIO,
     TENANT,
     MemorySampler,
+    command_delta,
     connect,
     count_contracts,
     db_probe,
     log,
     new_company,
     save_json,
+    scrape_db_commands,
     scrape_latency,
     service_urls,
     services,
@@ -61,6 +63,7 @@ async def pipeline_import(
     timeout: float = 900.0,
     document_ratio: float = DOC_RATIO,
     label: str = "import",
+    importer_env: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Import `records` records end to end with rate limits off; time, counters, memory, latencies."""
     probe = await db_probe()
@@ -68,11 +71,13 @@ async def pipeline_import(
         ctl = await _controller(session, sim.url)
         await ctl.set_config(rate_limits_enabled=False, latency_ms=latency_ms)
         company = await new_company(ctl, records, document_ratio=document_ratio)
-        async with services(sim, importers=importers, importer_env=LIMITS_OFF) as world:
+        env = {**LIMITS_OFF, **(importer_env or {})}
+        async with services(sim, importers=importers, importer_env=env) as world:
             await connect(world, company)
             sampler = MemorySampler(world.procs())
             sampler.start()
             log(f"{label}: importing {records} records with {importers} importer(s), latency {latency_ms} ms")
+            commands_before = await scrape_db_commands(world)
             t0 = time.monotonic()
             run_id = await world.api.start_import(TENANT)
             run = await wait_terminal(world, run_id, timeout)
@@ -85,7 +90,9 @@ async def pipeline_import(
             peaks = sampler.peaks_mb()
             await sampler.stop()
             latency = await scrape_latency(world)
+            commands = command_delta(commands_before, await scrape_db_commands(world))
             stats = await ctl.company_stats(company["company_id"])
+    round_trips = {service: sum(c.values()) for service, c in commands.items()}
     result = {
         "label": label,
         "db_probe_upserts_per_second": probe,
@@ -114,7 +121,14 @@ async def pipeline_import(
         "ironclad_latency_buckets": latency,
         "ironclad_requests": sum(stats["requests"].values()),
         "ironclad_429": sum(stats["rate_limited"].values()),
+        "db_commands": commands,
+        "db_round_trips": round_trips,
+        "db_round_trips_per_record": round(sum(round_trips.values()) / max(stored, 1), 2),
     }
+    log(
+        f"{label}: {sum(round_trips.values()):.0f} database round trips ="
+        f" {result['db_round_trips_per_record']}/record {commands}"
+    )
     log(
         f"{label}: {stored} stored in {elapsed:.1f}s = {result['records_per_second']} rec/s,"
         f" status {run['status']}, peak RSS {peaks}"

@@ -55,4 +55,9 @@ SCHEDULED_TURNS = Counter(
     "Periodic work started, by task (reconcile, delta, webhook_health)",
     ["task"],
 )
+MONGODB_COMMANDS = Counter(
+    "contracts_mongodb_commands_total",
+    "Database round trips (commands sent to MongoDB), by service and command",
+    ["service", "command"],
+)
 READY = Gauge("contracts_ready", "1 when the broker and the database are reachable")

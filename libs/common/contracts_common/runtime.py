@@ -44,7 +44,7 @@ def instance_name(service: str) -> str:
 
 @asynccontextmanager
 async def connected(settings: SharedSettings, service: str) -> AsyncIterator[Runtime]:
-    db = Database.connect(settings.mongodb_url, settings.mongodb_database)
+    db = Database.connect(settings.mongodb_url, settings.mongodb_database, service=service)
     await db.ensure_indexes()
     broker = Broker(
         settings.amqp_url,

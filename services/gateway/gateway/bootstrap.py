@@ -18,7 +18,7 @@ from gateway.deps import GatewayDeps
 
 
 async def build(settings: GatewaySettings) -> tuple[web.Application, GatewayDeps]:
-    db = Database.connect(settings.mongodb_url, settings.mongodb_database)
+    db = Database.connect(settings.mongodb_url, settings.mongodb_database, service="gateway")
     await db.ensure_indexes()
     broker = Broker(
         settings.amqp_url,

@@ -1,4 +1,4 @@
-"""Documents: streamed from Ironclad into GridFS with their sha256, never held whole in memory.
+"""Documents: from Ironclad into GridFS with their sha256, never held whole in memory.
 
 A record's documents are downloaded again only when the record changed (its lastUpdated moved);
 a document whose bytes are already stored for that record and key (same sha256) is not stored twice.
@@ -6,13 +6,14 @@ a document whose bytes are already stored for that record and key (same sha256) 
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
+import tempfile
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import structlog
-from gridfs.errors import FileExists, NoFile
+from bson import Binary, ObjectId
 from pymongo.errors import DuplicateKeyError
 
 from contracts_common.ironclad import IroncladClient, IroncladError
@@ -21,6 +22,10 @@ from contracts_common.metrics import DOCUMENTS
 from contracts_common.storage.database import DOCUMENTS_BUCKET, Database, Document
 
 FILES = f"{DOCUMENTS_BUCKET}.files"
+CHUNKS = f"{DOCUMENTS_BUCKET}.chunks"
+CHUNK_SIZE = 255 * 1024  # GridFS's default, so any GridFS reader reads these files
+CHUNKS_PER_INSERT = 8  # ~2 MiB per insert_many: few round trips, bounded memory
+SPOOL_IN_MEMORY = 1024 * 1024  # larger bodies spill to a temporary file
 
 log = structlog.get_logger(__name__)
 
@@ -78,28 +83,26 @@ class DocumentStore:
     async def _download(
         self, tenant: str, client: IroncladClient, record_id: str, key: str
     ) -> tuple[StoredDocument, bool]:
-        """Stream one document into GridFS; (stored document, whether these bytes were new)."""
-        bucket = self._db.documents
+        """Store one document in GridFS; (stored document, whether these bytes were new).
+
+        The body is spooled first (in memory up to SPOOL_IN_MEMORY, then a temporary file) while its
+        sha256 is computed, so the HTTP request, and its concurrency slot, ends before the database is
+        touched. Bytes already stored for this record and key are then recognised with one read and
+        not written again; new ones are written in GridFS's own format, a few chunks per insert, files
+        document last.
+        """
         digest = hashlib.sha256()
         size = 0
-        async with client.download_attachment(record_id, key) as stream:
-            filename = stream.filename or key
-            content_type = stream.content_type
-            upload = bucket.open_upload_stream(filename)
-            try:
+        with tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY) as spool:
+            async with client.download_attachment(record_id, key) as stream:
+                filename = stream.filename or key
+                content_type = stream.content_type
                 async for chunk in stream.iter_chunks():
                     digest.update(chunk)
                     size += len(chunk)
-                    await upload.write(chunk)
-            except BaseException:
-                await upload.abort()
-                raise
-        sha256 = digest.hexdigest()
-        # The files document is written at close, with the hash already in it: the unique index on
-        # (tenant, record, key, sha256) then refuses a second copy of the same bytes atomically.
-        await upload.set(
-            "metadata",
-            {
+                    spool.write(chunk)
+            sha256 = digest.hexdigest()
+            metadata = {
                 "source": "ironclad",
                 "tenant": tenant,
                 "record_id": record_id,
@@ -107,38 +110,69 @@ class DocumentStore:
                 "sha256": sha256,
                 "size": size,
                 "content_type": content_type,
-            },
-        )
-        fresh = True
-        try:
-            await upload.close()
-            file_id = upload._id
-        except (DuplicateKeyError, FileExists):
-            # GridFS reports any duplicate key on its files document as FileExists.
-            fresh = False
-            with contextlib.suppress(NoFile):
-                await bucket.delete(upload._id)  # its chunks; its files document was refused
-            existing = await self._db.db[FILES].find_one(
-                {
-                    "metadata.source": "ironclad",
-                    "metadata.tenant": tenant,
-                    "metadata.record_id": record_id,
-                    "metadata.key": key,
-                    "metadata.sha256": sha256,
-                },
-                {"_id": 1},
-            )
+            }
+            existing = await self._stored_file(metadata)
+            if existing is not None:
+                return self._document(key, existing, filename, content_type, size, sha256), False
+            spool.seek(0)
+            file_id = await self._write_file(spool, filename, size, metadata)
+        if file_id is None:
+            # The same bytes were stored concurrently (a redelivery): use that copy.
+            existing = await self._stored_file(metadata)
             if existing is None:
-                raise
-            file_id = existing["_id"]
-        return (
-            StoredDocument(
-                key=key,
-                file_id=str(file_id),
-                filename=filename,
-                content_type=content_type,
-                size=size,
-                sha256=sha256,
-            ),
-            fresh,
+                raise RuntimeError(f"document {record_id}/{key} neither stored nor found")
+            return self._document(key, existing, filename, content_type, size, sha256), False
+        return self._document(key, file_id, filename, content_type, size, sha256), True
+
+    async def _stored_file(self, metadata: dict[str, Any]) -> ObjectId | None:
+        found = await self._db.db[FILES].find_one(
+            {f"metadata.{k}": metadata[k] for k in ("source", "tenant", "record_id", "key", "sha256")},
+            {"_id": 1},
+        )
+        return None if found is None else ObjectId(found["_id"])
+
+    async def _write_file(
+        self, spool: Any, filename: str, size: int, metadata: dict[str, Any]
+    ) -> ObjectId | None:
+        """Chunks, then the files document; None if the unique index refused it (same bytes stored)."""
+        file_id = ObjectId()
+        n = 0
+        while True:
+            batch = []
+            for _ in range(CHUNKS_PER_INSERT):
+                data = spool.read(CHUNK_SIZE)
+                if not data:
+                    break
+                batch.append({"files_id": file_id, "n": n, "data": Binary(data)})
+                n += 1
+            if not batch:
+                break
+            await self._db.db[CHUNKS].insert_many(batch, ordered=True)
+        try:
+            await self._db.db[FILES].insert_one(
+                {
+                    "_id": file_id,
+                    "length": size,
+                    "chunkSize": CHUNK_SIZE,
+                    "uploadDate": datetime.now(UTC),
+                    "filename": filename,
+                    "metadata": metadata,
+                }
+            )
+        except DuplicateKeyError:
+            await self._db.db[CHUNKS].delete_many({"files_id": file_id})
+            return None
+        return file_id
+
+    @staticmethod
+    def _document(
+        key: str, file_id: ObjectId, filename: str, content_type: str, size: int, sha256: str
+    ) -> StoredDocument:
+        return StoredDocument(
+            key=key,
+            file_id=str(file_id),
+            filename=filename,
+            content_type=content_type,
+            size=size,
+            sha256=sha256,
         )

@@ -517,15 +517,16 @@ class IroncladClient:
                     token = await self._current_token()
                     headers["Authorization"] = f"Bearer {token.access_token}"
                     headers["x-as-user-email"] = self._credentials.user_email
-                if call.bucket is not None:
-                    progress.limiter_wait += await self._rate_limiter.acquire(self._tenant, call.bucket)
-
                 failure: IroncladError
                 connect_failed = False
                 retry_after: float | None = None
                 async with contextlib.AsyncExitStack() as stack:
                     if self._concurrency is not None:
                         await stack.enter_async_context(self._concurrency)
+                    # The token is taken inside the slot, right before the request goes out: a token
+                    # taken while waiting for a slot would be spent late, bunching requests together.
+                    if call.bucket is not None:
+                        progress.limiter_wait += await self._rate_limiter.acquire(self._tenant, call.bucket)
                     try:
                         response = await stack.enter_async_context(
                             self._session.request(

@@ -4,12 +4,15 @@
 every process and replica that talks to one Ironclad account draws from the same budget. Each
 `acquire` makes one atomic `find_one_and_update` with an aggregation-pipeline update:
 
-    tat' = max(tat, now) + interval          interval = 60 / (limit * headroom)
+    tat' = max(tat, now) + k * interval          interval = 60 / (limit * headroom)
 
-The caller's reserved slot is `tat' - interval = max(tat, now)`; it sleeps until
-`slot - burst_seconds`. So requests are spaced evenly, at most about `burst_seconds / interval`
-go out back to back, and over any 60 s window N replicas together send at most
-`limit * headroom + burst_seconds / interval` requests, below `limit`.
+reserves the k slots `max(tat, now) + i * interval` (i < k) for this process, which hands them to
+its callers one by one from a local queue: a caller sleeps until `slot - burst_seconds`. So requests
+are spaced evenly, at most about `burst_seconds / interval` go out back to back, and over any 60 s
+window N replicas together send at most `limit * headroom + burst_seconds / interval` requests, below
+`limit`, with one database write per k requests rather than per request. k starts at 1 and doubles
+while a process keeps coming back for more within a second, up to the slots of `batch_seconds`; a
+slot left unused (its time long past) is dropped, which only ever leaves budget unspent.
 """
 
 from __future__ import annotations
@@ -17,7 +20,9 @@ from __future__ import annotations
 import asyncio
 import enum
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 import structlog
@@ -101,12 +106,12 @@ def gcra_wait(new_tat: float, interval: float, now: float, burst_seconds: float)
     return max(0.0, slot - burst_seconds - now)
 
 
-def gcra_pipeline(now: float, interval: float, ttl_ms: int) -> list[dict[str, Any]]:
-    """The aggregation-pipeline update that reserves one slot atomically (upsert-safe)."""
+def gcra_pipeline(now: float, interval: float, ttl_ms: int, slots: int = 1) -> list[dict[str, Any]]:
+    """The aggregation-pipeline update that reserves `slots` slots atomically (upsert-safe)."""
     return [
         {
             "$set": {
-                "tat": {"$add": [{"$max": [{"$ifNull": ["$tat", now]}, now]}, interval]},
+                "tat": {"$add": [{"$max": [{"$ifNull": ["$tat", now]}, now]}, interval * slots]},
                 "interval": interval,
                 "expire_at": {"$add": ["$$NOW", ttl_ms]},
             }
@@ -114,11 +119,21 @@ def gcra_pipeline(now: float, interval: float, ttl_ms: int) -> list[dict[str, An
     ]
 
 
+@dataclass
+class _LocalSlots:
+    """Slots this process reserved and has not handed out yet, for one tenant and bucket."""
+
+    slots: deque[float] = field(default_factory=deque)
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    batch: int = 1
+    last_refill: float | None = None
+
+
 class MongoRateLimiter:
     """GCRA limiter shared by every process through one MongoDB collection.
 
-    Documents are `{_id: "{tenant}:{bucket}", tat, interval, expire_at}`; call `ensure_indexes()`
-    once to let MongoDB drop idle ones. Uses wall-clock time, which replicas share.
+    Documents are `{_id: "{tenant}:{bucket}", tat, interval, expire_at}`; the TTL index on
+    `expire_at` (Database.ensure_indexes) drops idle ones. Uses wall-clock time, which replicas share.
     """
 
     def __init__(
@@ -128,6 +143,7 @@ class MongoRateLimiter:
         *,
         headroom: float = 0.95,
         burst_seconds: float = 1.0,
+        batch_seconds: float = 1.0,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         idle_ttl_seconds: int = 3600,
@@ -140,29 +156,44 @@ class MongoRateLimiter:
             merged.update(limits)
         self._intervals = {bucket: gcra_interval(limit, headroom) for bucket, limit in merged.items()}
         self._burst = burst_seconds
+        self._batch_seconds = batch_seconds
         self._clock = clock
         self._sleep = sleep
         self._ttl_ms = idle_ttl_seconds * 1000
+        self._local: dict[str, _LocalSlots] = {}
 
     def interval(self, bucket: Bucket) -> float:
         return self._intervals[bucket]
 
-    async def ensure_indexes(self) -> None:
-        await self._collection.create_index("expire_at", expireAfterSeconds=0)
-
     async def reserve(self, tenant: str, bucket: Bucket) -> float:
-        """Reserve one slot; return the seconds the caller must wait for it (no sleeping)."""
+        """Take one slot; return the seconds the caller must wait for it (no sleeping)."""
+        key = f"{tenant}:{bucket.value}"
+        local = self._local.setdefault(key, _LocalSlots())
+        async with local.lock:
+            now = self._clock()
+            # A slot whose time is more than the burst allowance past was not used in time: drop it.
+            while local.slots and local.slots[0] < now - self._burst:
+                local.slots.popleft()
+            if not local.slots:
+                await self._refill(key, bucket, local, now)
+            slot = local.slots.popleft()
+        return max(0.0, slot - self._burst - self._clock())
+
+    async def _refill(self, key: str, bucket: Bucket, local: _LocalSlots, now: float) -> None:
         from pymongo import ReturnDocument
         from pymongo.errors import DuplicateKeyError
 
         interval = self._intervals[bucket]
+        most = max(1, int(self._batch_seconds / interval))
+        busy = local.last_refill is not None and now - local.last_refill < max(1.0, self._batch_seconds)
+        local.batch = min(most, local.batch * 2) if busy else 1
+        local.last_refill = now
         doc: Any = None
         for attempt in range(3):
-            now = self._clock()
             try:
                 doc = await self._collection.find_one_and_update(
-                    {"_id": f"{tenant}:{bucket.value}"},
-                    gcra_pipeline(now, interval, self._ttl_ms),
+                    {"_id": key},
+                    gcra_pipeline(now, interval, self._ttl_ms, local.batch),
                     upsert=True,
                     return_document=ReturnDocument.AFTER,
                 )
@@ -171,8 +202,9 @@ class MongoRateLimiter:
                 # Two first-ever upserts raced; the document exists now, so the update will match.
                 if attempt == 2:
                     raise
-        new_tat = float(doc["tat"]) if doc else now + interval
-        return gcra_wait(new_tat, interval, now, self._burst)
+        new_tat = float(doc["tat"]) if doc else now + interval * local.batch
+        first = new_tat - interval * local.batch
+        local.slots.extend(first + i * interval for i in range(local.batch))
 
     async def acquire(self, tenant: str, bucket: Bucket) -> float:
         wait = await self.reserve(tenant, bucket)

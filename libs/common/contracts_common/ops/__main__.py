@@ -105,7 +105,7 @@ async def dlq_replay(settings: SharedSettings, suffix: str, limit: int) -> int:
 
 
 async def reconcile(settings: SharedSettings, tenant: str) -> dict[str, Any]:
-    db = Database.connect(settings.mongodb_url, settings.mongodb_database)
+    db = Database.connect(settings.mongodb_url, settings.mongodb_database, service="ops")
     broker = Broker(settings.amqp_url, _topology(settings), prefetch=1, name="ops-cli")
     await broker.connect()
     try:
@@ -123,7 +123,7 @@ async def rotate_secrets(settings: SharedSettings) -> dict[str, int]:
 
     access = IroncladAccessSettings()  # SECRETS_KEY comes from the environment
     box = SecretBox(access.secrets_key.get_secret_value())
-    db = Database.connect(settings.mongodb_url, settings.mongodb_database)
+    db = Database.connect(settings.mongodb_url, settings.mongodb_database, service="ops")
     rotated = 0
     try:
         async for doc in db.connections.find({"client_secret_encrypted": {"$exists": True}}):

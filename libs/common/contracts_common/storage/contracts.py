@@ -1,8 +1,7 @@
 """Contracts: one document per (tenant, Ironclad record id), never overwritten by an older record.
 
-The upsert matches only a stored contract whose `ironclad.lastUpdated` is older than the incoming one;
-when nothing matches, the insert hits the unique (tenant, ironclad.id) index if a contract exists, which
-tells a stale (or equal) write from a new contract without a read-modify-write race.
+A write changes a stored contract only when the incoming `lastUpdated` is newer, and the check is
+inside the update itself (see Contracts.upsert_batch), so concurrent writers cannot undo each other.
 """
 
 from __future__ import annotations
@@ -61,15 +60,77 @@ class Contracts:
     ) -> list[Outcome]:
         """Store fresh records; for each: created, updated, unchanged (same lastUpdated) or skipped_stale.
 
-        One `bulk_write(ordered=False)` of conditional upserts, and one read only when some of them hit
-        the unique index (an equal or newer version is stored), to tell those apart.
+        Two round trips per batch: one `$in` read of what is stored, which decides each item's outcome,
+        and one `bulk_write(ordered=False)` of the items that are newer. Each write matches by equality
+        on the unique (tenant, ironclad.id) index and keeps the stale-write rule inside the update
+        itself (a pipeline that changes nothing unless the incoming `lastUpdated` is newer), so a
+        newer version written concurrently by another mapper is never overwritten. A range predicate
+        in the filter would say the same, but the test server scans the collection for it.
         """
         if not items:
             return []
         now = utcnow()
-        operations = [self._upsert(tenant, item, mapping_version, run_id, now) for item in items]
-        outcomes: list[Outcome | None] = [Outcome.UPDATED] * len(items)
-        refused: list[int] = []
+        ids = list({item.record["id"] for item in items})
+        stored = await self._stored_versions(tenant, ids)
+        outcomes: list[Outcome | None] = [None] * len(items)
+        # The newest version of each record in this batch is the one written; the others are stale.
+        newest: dict[str, int] = {}
+        for index, item in enumerate(items):
+            rid, incoming = item.record["id"], parse_timestamp(item.record["lastUpdated"])
+            best = newest.get(rid)
+            if best is None or parse_timestamp(items[best].record["lastUpdated"]) < incoming:
+                newest[rid] = index
+        writes: list[int] = []
+        revive: list[Any] = []
+        for index, item in enumerate(items):
+            rid, incoming = item.record["id"], parse_timestamp(item.record["lastUpdated"])
+            known = stored.get(rid)
+            if newest[rid] != index:
+                reference = parse_timestamp(items[newest[rid]].record["lastUpdated"])
+                if known is not None:
+                    reference = max(reference, known["source_last_updated"])
+                outcomes[index] = Outcome.UNCHANGED if reference == incoming else Outcome.SKIPPED_STALE
+            elif known is None or known["source_last_updated"] < incoming:
+                writes.append(index)
+            else:
+                outcomes[index] = _settled(known, incoming, run_id)
+                if outcomes[index] == Outcome.UPDATED and known.get("deleted"):
+                    revive.append(known["_id"])
+        if writes:
+            await self._write(tenant, items, writes, outcomes, stored, mapping_version, run_id, now)
+        if revive:
+            # Seen again after a reconciliation marked it deleted: it exists after all.
+            await self._db.contracts.update_many(
+                {"_id": {"$in": revive}}, {"$set": {"deleted": False, "deleted_at": None}}
+            )
+        return [o if o is not None else Outcome.UNCHANGED for o in outcomes]
+
+    async def _stored_versions(self, tenant: str, ids: list[str]) -> dict[str, Document]:
+        cursor = self._db.contracts.find(
+            {"tenant": tenant, "ironclad.id": {"$in": ids}},
+            {
+                "ironclad.id": 1,
+                "source_last_updated": 1,
+                "deleted": 1,
+                "last_run_id": 1,
+                "created_by_run": 1,
+            },
+        )
+        return {doc["ironclad"]["id"]: doc async for doc in cursor}
+
+    async def _write(
+        self,
+        tenant: str,
+        items: Sequence[ContractWrite],
+        writes: list[int],
+        outcomes: list[Outcome | None],
+        stored: dict[str, Document],
+        mapping_version: int,
+        run_id: str | None,
+        now: datetime,
+    ) -> None:
+        operations = [self._upsert(tenant, items[i], mapping_version, run_id, now) for i in writes]
+        raced: list[int] = []
         try:
             result = await self._db.contracts.bulk_write(operations, ordered=False)
             upserted = set(result.upserted_ids or {})
@@ -77,15 +138,16 @@ class Contracts:
             write_errors = exc.details.get("writeErrors", [])
             if any(e.get("code") != 11000 for e in write_errors):
                 raise
-            refused = sorted(e["index"] for e in write_errors)
+            # Two mappers inserted the same new record at once: ours lost, and becomes an update.
+            raced = [e["index"] for e in write_errors]
             upserted = {u["index"] for u in exc.details.get("upserted", [])}
-        for index in upserted:
-            outcomes[index] = Outcome.CREATED
-        for index in refused:
-            outcomes[index] = None
-        if refused:
-            await self._classify_refused(tenant, items, refused, outcomes, run_id)
-        return [o if o is not None else Outcome.UNCHANGED for o in outcomes]
+            await self._db.contracts.bulk_write([operations[i] for i in raced], ordered=False)
+        for position, index in enumerate(writes):
+            if position in upserted:
+                outcomes[index] = Outcome.CREATED
+            else:
+                # A newer version written meanwhile wins inside the update; the read said "older".
+                outcomes[index] = Outcome.UPDATED
 
     @staticmethod
     def _upsert(
@@ -93,7 +155,7 @@ class Contracts:
     ) -> UpdateOne:
         record = item.record
         incoming = parse_timestamp(record["lastUpdated"])
-        fields_set: dict[str, Any] = {
+        values: dict[str, Any] = {
             "ironclad": ironclad_summary(record),
             "source_last_updated": incoming,
             "raw": record,
@@ -107,69 +169,40 @@ class Contracts:
             "last_run_id": run_id,
         }
         if item.attachments is not None:
-            fields_set["attachments"] = item.attachments
+            values["attachments"] = item.attachments
+        fresh = "$_incoming_is_newer"
         return UpdateOne(
-            {"tenant": tenant, "ironclad.id": record["id"], "source_last_updated": {"$lt": incoming}},
-            {
-                "$set": fields_set,
-                "$setOnInsert": {
-                    "tenant": tenant,
-                    "created_at": now,
-                    "created_by_run": run_id,
-                    **({} if item.attachments is not None else {"attachments": []}),
+            {"tenant": tenant, "ironclad.id": record["id"]},
+            [
+                {
+                    "$set": {
+                        "_incoming_is_newer": {
+                            "$or": [
+                                {"$eq": [{"$type": "$source_last_updated"}, "missing"]},
+                                {"$lt": ["$source_last_updated", {"$literal": incoming}]},
+                            ]
+                        },
+                        "created_by_run": {
+                            "$cond": [
+                                {"$eq": [{"$type": "$created_at"}, "missing"]},
+                                {"$literal": run_id},
+                                "$created_by_run",
+                            ]
+                        },
+                        "created_at": {"$ifNull": ["$created_at", {"$literal": now}]},
+                        "attachments": {"$ifNull": ["$attachments", {"$literal": []}]},
+                    }
                 },
-            },
+                {
+                    "$set": {
+                        key: {"$cond": [fresh, {"$literal": value}, f"${key}"]}
+                        for key, value in values.items()
+                    }
+                },
+                {"$unset": "_incoming_is_newer"},
+            ],
             upsert=True,
         )
-
-    async def _classify_refused(
-        self,
-        tenant: str,
-        items: Sequence[ContractWrite],
-        refused: list[int],
-        outcomes: list[Outcome | None],
-        run_id: str | None,
-    ) -> None:
-        """Upserts that hit the unique index: an equal or newer version is stored (one `$in` read)."""
-        ids = list({items[i].record["id"] for i in refused})
-        existing = {
-            doc["ironclad"]["id"]: doc
-            async for doc in self._db.contracts.find(
-                {"tenant": tenant, "ironclad.id": {"$in": ids}},
-                {
-                    "ironclad.id": 1,
-                    "source_last_updated": 1,
-                    "deleted": 1,
-                    "last_run_id": 1,
-                    "created_by_run": 1,
-                },
-            )
-        }
-        revive: list[Any] = []
-        for index in refused:
-            record = items[index].record
-            stored = existing.get(record["id"])
-            if stored is None:
-                # Deleted between the write and this read: the redelivery will settle it.
-                raise RuntimeError(f"contract {record['id']} vanished while being stored")
-            if stored["source_last_updated"] != parse_timestamp(record["lastUpdated"]):
-                outcomes[index] = Outcome.SKIPPED_STALE
-            elif stored.get("deleted"):
-                # Seen again after a reconciliation marked it deleted: it exists after all.
-                revive.append(stored["_id"])
-                outcomes[index] = Outcome.UPDATED
-            elif run_id is not None and stored.get("last_run_id") == run_id:
-                # Another delivery of this record in this same run wrote it: report what that write
-                # did, so whichever delivery counts the slot counts the same outcome.
-                outcomes[index] = (
-                    Outcome.CREATED if stored.get("created_by_run") == run_id else Outcome.UPDATED
-                )
-            else:
-                outcomes[index] = Outcome.UNCHANGED
-        if revive:
-            await self._db.contracts.update_many(
-                {"_id": {"$in": revive}}, {"$set": {"deleted": False, "deleted_at": None}}
-            )
 
     async def get(self, tenant: str, contract_id: str) -> Document | None:
         """By our id, Ironclad's record id or its `IC-n` id."""
@@ -260,6 +293,19 @@ class Contracts:
             {"$set": {"deleted": True, "deleted_at": utcnow()}},
         )
         return result.modified_count
+
+
+def _settled(known: Document, incoming: datetime, run_id: str | None) -> Outcome:
+    """The outcome of a record MongoDB already holds at this version or a newer one."""
+    if known["source_last_updated"] != incoming:
+        return Outcome.SKIPPED_STALE
+    if known.get("deleted"):
+        return Outcome.UPDATED  # revived: a reconciliation had marked it deleted
+    if run_id is not None and known.get("last_run_id") == run_id:
+        # Another delivery of this record in this same run wrote it: report what that write did,
+        # so whichever delivery counts the slot counts the same outcome.
+        return Outcome.CREATED if known.get("created_by_run") == run_id else Outcome.UPDATED
+    return Outcome.UNCHANGED
 
 
 def public_contract(doc: Document, *, with_raw: bool = False) -> dict[str, Any]:
