@@ -32,6 +32,7 @@ from gateway.api.webhook_registration import (
 )
 from gateway.deps import GatewayDeps, deps
 from gateway.errors import ApiError
+from gateway.webhooks.receiver import receiver_of
 
 log = structlog.get_logger(__name__)
 routes = web.RouteTableDef()
@@ -153,6 +154,7 @@ async def enable(request: web.Request) -> web.Response:
 async def disable(request: web.Request) -> web.Response:
     d = deps(request)
     tenant = request.match_info["tenant"]
+    receiver_of(request.app).connections.forget(tenant)
     connection = await d.connections.get(tenant)
     if connection is None or connection.get("status") == ConnectionStatus.DISCONNECTED.value:
         return web.json_response(

@@ -32,6 +32,7 @@ from gateway.api.schema import refresh_schema_and_suggest
 from gateway.api.webhook_registration import remove_webhooks
 from gateway.deps import deps
 from gateway.errors import ApiError, parse_body
+from gateway.webhooks.receiver import receiver_of
 
 log = structlog.get_logger(__name__)
 routes = web.RouteTableDef()
@@ -182,6 +183,7 @@ async def get_connection(request: web.Request) -> web.Response:
 async def disconnect(request: web.Request) -> web.Response:
     d = deps(request)
     tenant = request.match_info["tenant"]
+    receiver_of(request.app).connections.forget(tenant)
     doc = await d.connections.get(tenant)
     if doc is None or doc.get("status") == ConnectionStatus.DISCONNECTED.value:
         return web.json_response({"status": ConnectionStatus.DISCONNECTED.value, "already": True})

@@ -6,8 +6,10 @@ The answer follows R1-R3 of reliability.md:
 - 200 for an event id already handed off (dedupe rows live `webhook_dedupe_days`, at least 3 days);
 - 200 only after the broker confirmed the `WebhookEvent`; 503 when it cannot, so Ironclad retries.
 
-A dedupe row is claimed before publishing and released if the publish fails, so a retry is processed; a
-concurrent duplicate waits briefly for the first delivery's outcome instead of publishing twice.
+A new delivery costs one read (is the event id known?) and, after the confirmed publish, one insert; the
+tenant's connection comes from a short cache (see ConnectionCache). Two deliveries of one event that
+arrive at the same moment may both be handed off, which the importer's idempotent work absorbs; one
+that arrives after the first was recorded is answered 200 without publishing.
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import time
 import weakref
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
@@ -43,20 +47,51 @@ EVENT_ID_HEADER = "X-Ironclad-Webhook-Event-Id"
 VERIFICATION_HEADER = "X-Ironclad-Webhook-Verification"
 # How long a publish may wait for the broker's confirm before we answer 503 (Ironclad retries).
 PUBLISH_TIMEOUT_SECONDS = 3.0
-# A claimed-but-unfinished dedupe row older than this belongs to a handler that died: take it over.
-CLAIM_SECONDS = 30.0
-# How long a concurrent duplicate waits for the first delivery's outcome.
-DUPLICATE_WAIT_SECONDS = 0.5
+# A tenant's connection with Automatic Sync on is reused for this long by the receiver.
+CONNECTION_CACHE_SECONDS = 2.0
 
 HANDED_OFF = "handed_off"
-CLAIMED = "claimed"
+
+
+class ConnectionCache:
+    """Connections with Automatic Sync on, kept for a moment so a burst reads each tenant's once.
+
+    Only "on" is cached: a tenant that has just switched sync on is never answered 410 from the
+    cache. A cached "on" outliving a switch-off by up to CONNECTION_CACHE_SECONDS only hands off an
+    event the importer then drops (it checks the connection itself). A reconnect changes the
+    connection's generation, which the verification-key cache keys on, within the same bound.
+    """
+
+    def __init__(self, ttl_seconds: float = CONNECTION_CACHE_SECONDS) -> None:
+        self._ttl = ttl_seconds
+        self._entries: dict[str, tuple[float, Document]] = {}
+
+    async def get(self, tenant: str, load: Callable[[str], Awaitable[Document | None]]) -> Document | None:
+        now = time.monotonic()
+        entry = self._entries.get(tenant)
+        if entry is not None and now - entry[0] < self._ttl:
+            return entry[1]
+        connection = await load(tenant)
+        if _sync_on(connection):
+            assert connection is not None
+            self._entries[tenant] = (now, connection)
+        else:
+            self._entries.pop(tenant, None)
+        return connection
+
+    def forget(self, tenant: str) -> None:
+        """This gateway changed the tenant's connection (disconnect, sync off): read it afresh."""
+        self._entries.pop(tenant, None)
 
 
 class WebhookReceiver:
-    """Per-app state of the receiver: the verification keys."""
+    """Per-app state of the receiver: the verification keys and the connection cache."""
 
     def __init__(self, keys: KeyCache | None = None) -> None:
         self.keys = keys or KeyCache()
+        self.connections = ConnectionCache()
+        # Deliveries being handed off by this gateway, by (tenant, event id): duplicates wait on them.
+        self.in_flight: InFlight = {}
 
 
 _RECEIVERS: weakref.WeakKeyDictionary[web.Application, WebhookReceiver] = weakref.WeakKeyDictionary()
@@ -105,7 +140,8 @@ async def receive(request: web.Request) -> web.Response:
     if body is None:
         return _reject(413, "BODY_TOO_LARGE", "The delivery body is too large.", "rejected")
 
-    connection = await d.connections.get(tenant)
+    cache = receiver_of(request.app).connections
+    connection = await cache.get(tenant, d.connections.get)
     if not _sync_on(connection):
         # Ironclad disables a webhook answered with 410: the tenant is gone or Automatic Sync is off.
         log.info("webhook_gone", tenant=tenant)
@@ -160,33 +196,52 @@ async def receive(request: web.Request) -> web.Response:
         },
         received_at=utcnow(),
     )
-    return await hand_off(d, message)
+    return await hand_off(d, message, receiver_of(request.app).in_flight)
 
 
-async def hand_off(d: GatewayDeps, message: WebhookEvent) -> web.Response:
-    """Dedupe by event id, publish with a confirm, remember the hand-off."""
+async def hand_off(d: GatewayDeps, message: WebhookEvent, in_flight: InFlight) -> web.Response:
+    """Dedupe by event id, publish with a confirm, then record the hand-off in one insert.
+
+    Publishing before recording means a delivery can only ever be handed off twice, never lost: if the
+    insert fails after a confirmed publish, Ironclad's retry publishes once more, and the importer's
+    work is idempotent. A duplicate arriving after the insert is answered from the row, unpublished;
+    one arriving at this gateway while the first is being handed off waits for its outcome.
+    """
+    key_tuple = (message.tenant, message.event_id)
+    first = in_flight.get(key_tuple)
+    # If the first delivery failed, this one tries afresh below.
+    if first is not None and await asyncio.shield(first):
+        WEBHOOKS.labels(outcome="deduplicated").inc()
+        return web.json_response({"status": "duplicate", "event_id": message.event_id})
+    outcome: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+    in_flight[key_tuple] = outcome
+    try:
+        response = await _hand_off_once(d, message)
+        outcome.set_result(response.status == 200)
+        return response
+    except BaseException:
+        if not outcome.done():
+            outcome.set_result(False)
+        raise
+    finally:
+        if in_flight.get(key_tuple) is outcome:
+            del in_flight[key_tuple]
+
+
+InFlight = dict[tuple[str, str], "asyncio.Future[bool]"]
+
+
+async def _hand_off_once(d: GatewayDeps, message: WebhookEvent) -> web.Response:
     rows = d.db.webhook_events
     key = {"tenant": message.tenant, "event_id": message.event_id}
-    now = utcnow()
-    row = {
-        **key,
-        "event": message.event,
-        "state": CLAIMED,
-        "claimed_at": now,
-        "received_at": now,
-        "expires_at": now + timedelta(days=d.settings.webhook_dedupe_days),
-    }
     try:
-        try:
-            await rows.insert_one(row)
-        except DuplicateKeyError:
-            claimed = await _settle_duplicate(d, key, row)
-            if claimed is not None:
-                return claimed
+        if await rows.find_one(key, {"_id": 1}) is not None:
+            WEBHOOKS.labels(outcome="deduplicated").inc()
+            log.info("webhook_duplicate", tenant=message.tenant, event_id=message.event_id)
+            return web.json_response({"status": "duplicate", "event_id": message.event_id})
     except PyMongoError as exc:
         log.warning("webhook_dedupe_unavailable", error=repr(exc))
         return error_response(503, "DATABASE_UNAVAILABLE", "The event could not be recorded; retry later.")
-
     try:
         if not d.broker.is_ready():
             raise BrokerUnavailable("broker not connected")
@@ -194,71 +249,32 @@ async def hand_off(d: GatewayDeps, message: WebhookEvent) -> web.Response:
             message, timeout=PUBLISH_TIMEOUT_SECONDS, headers={"event_id": message.event_id}
         )
     except BrokerUnavailable as exc:
-        # Release the claim, so that Ironclad's retry is processed once the broker is back.
-        await _release(d, key, row["claimed_at"])
         log.warning(
             "webhook_hand_off_failed", tenant=message.tenant, event_id=message.event_id, error=str(exc)
         )
         return _reject(
             503, "BROKER_UNAVAILABLE", "The event could not be handed off; retry later.", "rejected"
         )
+    now = utcnow()
     try:
-        await rows.update_one(
-            {**key, "claimed_at": row["claimed_at"]},
-            {"$set": {"state": HANDED_OFF, "handed_off_at": utcnow()}},
+        await rows.insert_one(
+            {
+                **key,
+                "event": message.event,
+                "state": HANDED_OFF,
+                "received_at": message.received_at,
+                "handed_off_at": now,
+                "expires_at": now + timedelta(days=d.settings.webhook_dedupe_days),
+            }
         )
+    except DuplicateKeyError:
+        pass  # a concurrent delivery of the same event recorded it first; both were handed off
     except PyMongoError as exc:
-        # Published and confirmed: answer 200. A retry would at worst publish once more (consumers are
-        # idempotent), which is better than making Ironclad retry a delivery we already hold.
-        log.warning("webhook_dedupe_update_failed", error=repr(exc))
+        # Published and confirmed: answer 200. A retry would at worst publish once more.
+        log.warning("webhook_dedupe_insert_failed", error=repr(exc))
     WEBHOOKS.labels(outcome="handed_off").inc()
     log.info("webhook_handed_off", tenant=message.tenant, event_id=message.event_id, event_type=message.event)
     return web.json_response({"status": "accepted", "event_id": message.event_id})
-
-
-async def _release(d: GatewayDeps, key: dict[str, Any], claimed_at: Any) -> None:
-    try:
-        await d.db.webhook_events.delete_one({**key, "state": CLAIMED, "claimed_at": claimed_at})
-    except PyMongoError as exc:
-        log.warning("webhook_claim_release_failed", error=repr(exc))
-
-
-async def _settle_duplicate(d: GatewayDeps, key: dict[str, Any], row: Document) -> web.Response | None:
-    """An event id seen before: 200 if handed off; wait for an in-flight one; take over a dead claim.
-
-    Returns None when this delivery now holds the claim and must publish.
-    """
-    rows = d.db.webhook_events
-    deadline = asyncio.get_running_loop().time() + DUPLICATE_WAIT_SECONDS
-    while True:
-        existing = await rows.find_one(key)
-        if existing is None:
-            # Released meanwhile (its publish failed): claim it afresh.
-            try:
-                await rows.insert_one(row)
-                return None
-            except DuplicateKeyError:
-                continue
-        if existing.get("state") == HANDED_OFF:
-            WEBHOOKS.labels(outcome="deduplicated").inc()
-            log.info("webhook_duplicate", tenant=key["tenant"], event_id=key["event_id"])
-            return web.json_response({"status": "duplicate", "event_id": key["event_id"]})
-        claimed_at = existing.get("claimed_at")
-        if claimed_at is not None and (row["claimed_at"] - claimed_at).total_seconds() > CLAIM_SECONDS:
-            taken = await rows.update_one(
-                {**key, "state": CLAIMED, "claimed_at": claimed_at},
-                {"$set": {"claimed_at": row["claimed_at"]}},
-            )
-            if taken.modified_count == 1:
-                return None
-            continue
-        if asyncio.get_running_loop().time() >= deadline:
-            return error_response(
-                503,
-                "DELIVERY_IN_PROGRESS",
-                "This event is being handed off by another delivery; retry later.",
-            )
-        await asyncio.sleep(0.02)
 
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
