@@ -119,13 +119,24 @@ async def mongo(stack: Stack) -> AsyncIterator[Mongo]:
 
 
 async def queue_state(amqp_url: str, name: str) -> tuple[int, int]:
-    """(messages ready, consumers) of a queue, read with a passive declare on a fresh connection."""
-    connection = await aio_pika.connect(amqp_url, timeout=10)
-    async with connection:
-        channel = await connection.channel()
-        queue = await channel.declare_queue(name, passive=True)
-        result = queue.declaration_result
-        return int(result.message_count or 0), int(result.consumer_count or 0)
+    """(messages ready, consumers) of a queue, read with a passive declare on a fresh connection
+    (to the first live node, when `amqp_url` lists a cluster's)."""
+    from contracts_common.messaging.failover import parse_amqp_urls
+
+    urls = parse_amqp_urls(amqp_url)
+    for index, url in enumerate(urls):
+        try:
+            connection = await aio_pika.connect(str(url), timeout=5)
+        except (OSError, aio_pika.exceptions.AMQPConnectionError):
+            if index == len(urls) - 1:
+                raise
+            continue
+        async with connection:
+            channel = await connection.channel()
+            queue = await channel.declare_queue(name, passive=True)
+            result = queue.declaration_result
+            return int(result.message_count or 0), int(result.consumer_count or 0)
+    raise AssertionError("unreachable")
 
 
 async def wait_consumers(amqp_url: str, queues: list[str], timeout: float) -> float:

@@ -196,12 +196,15 @@ async def drop_stack(stack: Stack) -> None:
     from pymongo import AsyncMongoClient
 
     from contracts_common.messaging import Topology
+    from contracts_common.messaging.failover import parse_amqp_urls
 
-    with contextlib.suppress(Exception):
-        connection = await aio_pika.connect(stack.amqp_url)
-        async with connection:
-            channel = await connection.channel()
-            await Topology(stack.prefix, 5).delete(channel)
+    for url in parse_amqp_urls(stack.amqp_url):  # any live node of a cluster will do
+        with contextlib.suppress(Exception):
+            connection = await aio_pika.connect(str(url))
+            async with connection:
+                channel = await connection.channel()
+                await Topology(stack.prefix, 5).delete(channel)
+            break
     with contextlib.suppress(Exception):
         client: AsyncMongoClient[Any] = AsyncMongoClient(stack.mongodb_url)
         try:

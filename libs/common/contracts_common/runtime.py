@@ -48,7 +48,7 @@ async def connected(settings: SharedSettings, service: str) -> AsyncIterator[Run
     await db.ensure_indexes()
     broker = Broker(
         settings.amqp_url,
-        Topology(settings.queue_prefix, settings.delivery_limit),
+        Topology(settings.queue_prefix, settings.delivery_limit, settings.queue_replicas),
         prefetch=settings.prefetch_count,
         name=instance_name(service),
     )

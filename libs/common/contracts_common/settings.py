@@ -27,6 +27,9 @@ class SharedSettings(BaseSettings):
     prefetch_count: int = Field(default=16, ge=1, le=1000)
     # A message that fails this many deliveries goes to its dead-letter queue (quorum queue delivery-limit).
     delivery_limit: int = Field(default=5, ge=1, le=100)
+    # Replicas of each quorum queue in a RabbitMQ cluster (x-quorum-initial-group-size); unset: the
+    # broker's default (every node). Set it alike for every service.
+    queue_replicas: int | None = Field(default=None, ge=1, le=9)
     # Port of the small HTTP server every worker runs for /healthz, /readyz and /metrics; 0 disables it.
     health_port: int = Field(default=0, ge=0, le=65535)
 

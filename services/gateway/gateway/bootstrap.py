@@ -22,7 +22,7 @@ async def build(settings: GatewaySettings) -> tuple[web.Application, GatewayDeps
     await db.ensure_indexes()
     broker = Broker(
         settings.amqp_url,
-        Topology(settings.queue_prefix, settings.delivery_limit),
+        Topology(settings.queue_prefix, settings.delivery_limit, settings.queue_replicas),
         prefetch=settings.prefetch_count,
         name=instance_name("gateway"),
     )

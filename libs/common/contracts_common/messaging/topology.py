@@ -24,6 +24,12 @@ QUEUE_SUFFIXES: tuple[str, ...] = tuple(dict.fromkeys(m.queue for m in MESSAGE_T
 class Topology:
     prefix: str
     delivery_limit: int
+    # Replicas of every quorum queue (x-quorum-initial-group-size); None: the broker's default, all
+    # cluster nodes. Every service must declare the queues alike.
+    queue_replicas: int | None = None
+
+    def _replicas(self) -> dict[str, Any]:
+        return {} if self.queue_replicas is None else {"x-quorum-initial-group-size": self.queue_replicas}
 
     @property
     def exchange(self) -> str:
@@ -51,7 +57,9 @@ class Topology:
         for suffix in QUEUE_SUFFIXES:
             name = self.queue(suffix)
             dlq = await channel.declare_queue(
-                self.dead_letter_queue(suffix), durable=True, arguments={"x-queue-type": "quorum"}
+                self.dead_letter_queue(suffix),
+                durable=True,
+                arguments={"x-queue-type": "quorum", **self._replicas()},
             )
             await dlq.bind(dlx, routing_key=name)
             queue = await self.declare_queue(channel, suffix)
@@ -69,6 +77,7 @@ class Topology:
             "x-dead-letter-routing-key": self.queue(suffix),
             "x-dead-letter-strategy": "at-least-once",
             "x-overflow": "reject-publish",
+            **self._replicas(),
         }
 
     async def declare_queue(self, channel: AbstractChannel, suffix: str) -> AbstractQueue:

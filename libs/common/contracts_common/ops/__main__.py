@@ -26,7 +26,7 @@ from contracts_common.storage.database import Database
 
 
 def _topology(settings: SharedSettings) -> Topology:
-    return Topology(settings.queue_prefix, settings.delivery_limit)
+    return Topology(settings.queue_prefix, settings.delivery_limit, settings.queue_replicas)
 
 
 async def queues(settings: SharedSettings) -> list[dict[str, Any]]:
