@@ -188,13 +188,19 @@ def _verdict(
         if r["fetched"] != r["created"] + r["updated"] + r["unchanged"] + r["skipped_stale"] + r["failed"]
     ]
     requests = dict(stats["requests"])
-    listing = requests.get("GET /records", 0)
+    listings = stats.get("listings") or []
+    offset_pages = sum(1 for q in listings if q.get("sortDirection") == "DESC" and not q.get("lastUpdated"))
+    windows = sum(1 for q in listings if q.get("sortDirection") == "ASC")
     reconciles = [r for r in runs if r["kind"] == "reconcile"]
-    reconcile_listing = sum((r.get("pages_total") or 0) + 2 for r in reconciles)  # pages + closing windows
-    delta_passes = seconds / float(INTERVALS["DELTA_SYNC_INTERVAL_SECONDS"]) * 1.0
-    expected_listing = reconcile_listing + delta_passes
+    delta_passes = int(seconds // float(INTERVALS["DELTA_SYNC_INTERVAL_SECONDS"]))
+    expected_pages = sum(r.get("pages_total") or 0 for r in reconciles)
+    # At least one window per incremental pass and per closing pass; one more per 100 changed records
+    # (the first pass after Automatic Sync is switched on also reads what changed in its overlap).
+    expected_windows = delta_passes + len(reconciles)
     single_gets = requests.get("GET /records/{id}", 0)
     expected_gets = changes["status"] + len(deleted)  # one per webhook event, one per deletion confirmed
+    listing = requests.get("GET /records", 0)
+    expected_listing = expected_pages + expected_windows
     return {
         "seconds": round(seconds, 1),
         "traffic_seconds": round(traffic_seconds, 1),
@@ -210,8 +216,9 @@ def _verdict(
         "rate_limited": stats.get("rate_limited", {}),
         "expected": {
             "GET /records": round(expected_listing),
-            "GET /records (explained by)": f"{len(reconciles)} reconciliations x (pages + ~2 closing windows)"
-            f" + {delta_passes:.0f} incremental passes",
+            "GET /records (explained by)": f"{expected_pages} offset pages of {len(reconciles)}"
+            f" reconciliation(s) (actual {offset_pages}), at least {expected_windows} ascending windows:"
+            f" {delta_passes} incremental passes + {len(reconciles)} closing passes (actual {windows})",
             "GET /records/{id}": expected_gets,
             "GET /records/{id} (explained by)": f"{changes['status']} webhook events"
             f" + {len(deleted)} deletion candidates confirmed",

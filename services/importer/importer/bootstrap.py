@@ -89,6 +89,7 @@ async def setup(runtime: Runtime) -> None:
         failures=failures,
         coalesce_seconds=settings.event_coalesce_seconds,
         concurrency=settings.ironclad_concurrency,
+        claims=runtime.db.webhook_work,
     )
     # A large prefetch: events are held unacked while a tenant's burst is coalesced.
     await runtime.broker.consume(WebhookEvent, events.handle, prefetch=256)

@@ -16,9 +16,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import structlog
+from pymongo.errors import BulkWriteError
 
 from contracts_common.ironclad import IroncladClient, IroncladNotFound
 from contracts_common.ironclad_access import IroncladAccess, NotConnected
@@ -27,10 +29,14 @@ from contracts_common.messaging import Broker, Delivery
 from contracts_common.metrics import RECORDS
 from contracts_common.storage.contracts import Contracts
 from contracts_common.storage.runs import Runs
+from contracts_common.timeutil import utcnow
 from importer.failures import FAILURES, RunFailurePolicy
 from importer.handoff import RecordHandOff
 
 log = structlog.get_logger(__name__)
+
+# Longer than Ironclad retries a delivery (about 3 days) and than the gateway's dedupe rows.
+EVENT_CLAIM_TTL = timedelta(days=4)
 
 RECORD_ID_KEYS = ("recordID", "recordId", "record_id")
 WORKFLOW_ID_KEYS = ("workflowID", "workflowId", "workflow_id")
@@ -97,6 +103,7 @@ class EventHandlers:
         concurrency: int,
         max_batch: int = 200,
         max_wait_factor: float = 5.0,
+        claims: Any = None,
     ) -> None:
         self._access = access
         self._broker = broker
@@ -108,6 +115,8 @@ class EventHandlers:
         self._concurrency = concurrency
         self._max_batch = max_batch
         self._max_wait = coalesce_seconds * max(1.0, max_wait_factor)
+        # Event-id claims (the `webhook_work` collection); None skips them (the coalescer's unit tests).
+        self._claims = claims
         self._tenant_locks: dict[str, asyncio.Lock] = {}
         self._pending: dict[str, _Batch] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -144,7 +153,7 @@ class EventHandlers:
                 batch.closed = True
                 if self._pending.get(tenant) is batch:
                     del self._pending[tenant]
-                events = [m for m, _ in batch.events]
+                events = await self._first_deliveries(tenant, batch.events)
                 await self.sync(tenant, events, max(d.delivery_count for _, d in batch.events))
         except BaseException as exc:
             if not batch.done.done():
@@ -154,6 +163,48 @@ class EventHandlers:
             return
         if not batch.done.done():
             batch.done.set_result(None)
+
+    async def _first_deliveries(
+        self, tenant: str, held: list[tuple[WebhookEvent, Delivery]]
+    ) -> list[WebhookEvent]:
+        """The events not already handed to another sync: one piece of work per event id, even when
+        two gateways published the same delivery at once.
+
+        One insert per batch claims each event id for the message that carries it. A claim by another
+        message is a duplicate publish: dropped. A claim by this same message is its redelivery (the
+        importer that claimed it died before acking): processed again.
+        """
+        if self._claims is None:
+            return [m for m, _ in held]
+        now = utcnow()
+        rows = [
+            {
+                "_id": f"{tenant}:{m.event_id}",
+                "message_id": d.message_id,
+                "claimed_at": now,
+                "expires_at": now + EVENT_CLAIM_TTL,
+            }
+            for m, d in held
+        ]
+        try:
+            await self._claims.insert_many(rows, ordered=False)
+            return [m for m, _ in held]
+        except BulkWriteError as exc:
+            write_errors = exc.details.get("writeErrors", [])
+            if any(e.get("code") != 11000 for e in write_errors):
+                raise
+            refused = {e["index"] for e in write_errors}
+        claimed_by = {
+            doc["_id"]: doc.get("message_id")
+            async for doc in self._claims.find({"_id": {"$in": [rows[i]["_id"] for i in refused]}})
+        }
+        kept: list[WebhookEvent] = []
+        for index, (message, delivery) in enumerate(held):
+            if index in refused and claimed_by.get(rows[index]["_id"]) != delivery.message_id:
+                log.info("webhook_event_duplicate_dropped", tenant=tenant, event_id=message.event_id)
+                continue
+            kept.append(message)
+        return kept
 
     async def sync(self, tenant: str, events: list[WebhookEvent], delivery_count: int = 0) -> str | None:
         """One incremental sync for `events` of `tenant`; returns the run id (None when nothing to fetch)."""

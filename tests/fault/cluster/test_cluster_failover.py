@@ -76,7 +76,7 @@ async def test_the_leader_of_the_event_queue_dies_mid_burst_over_two_gateways(
     """Every delivery answered 200 was handed off and its work done; nothing is answered 2xx without
     a confirmed publish, whichever node dies."""
     from tests.integration.automatic_sync.webhook_support import envelope, post, signed
-    from tests.support.services import ServiceProcess, free_port, wait_for
+    from tests.support.services import wait_for
 
     cid = company["company_id"]
     await sim.seed(cid, count=80, seed=15, document_ratio=0.0)
@@ -85,23 +85,7 @@ async def test_the_leader_of_the_event_queue_dies_mid_burst_over_two_gateways(
     assert enabled.status == 200, enabled.body
     for name in ("importer", "importer", "mapper", "mapper"):
         await procs.start(name)
-    ports = [free_port(), free_port()]
-    for port in ports:
-        gateway = ServiceProcess("gateway", procs.env(GATEWAY_PORT=port), procs.log_dir).start()
-        procs.started.append(gateway)  # killed at teardown with the others
-    async with aiohttp.ClientSession() as probe:
-
-        async def ready() -> bool:
-            for port in ports:
-                try:
-                    async with probe.get(f"http://127.0.0.1:{port}/readyz") as response:
-                        if response.status != 200:
-                            return False
-                except aiohttp.ClientError:
-                    return False
-            return True
-
-        await wait_for(ready, timeout=30, what="both gateways ready")
+    ports = await _two_gateways(procs)
     records = [r["id"] for r in await sim.list_records(cid)]
     answers: dict[str, int] = {}
 
@@ -132,3 +116,70 @@ async def test_the_leader_of_the_event_queue_dies_mid_burst_over_two_gateways(
 
     await wait_for(all_stored, timeout=90, what="a contract for every accepted delivery")
     await assert_exact(db, sim, cid)
+
+
+async def _two_gateways(procs: Workers) -> list[int]:
+    """Two more gateway processes of this world; returns their ports once both are ready."""
+    from tests.support.services import ServiceProcess, free_port, wait_for
+
+    ports = [free_port(), free_port()]
+    for port in ports:
+        gateway = ServiceProcess("gateway", procs.env(GATEWAY_PORT=port), procs.log_dir).start()
+        procs.started.append(gateway)  # killed at teardown with the others
+    async with aiohttp.ClientSession() as probe:
+
+        async def ready() -> bool:
+            for port in ports:
+                try:
+                    async with probe.get(f"http://127.0.0.1:{port}/readyz") as response:
+                        if response.status != 200:
+                            return False
+                except aiohttp.ClientError:
+                    return False
+            return True
+
+        await wait_for(ready, timeout=30, what="both gateways ready")
+    return ports
+
+
+async def test_one_event_delivered_to_both_gateways_at_once_is_one_piece_of_work(
+    api: AdminApi, procs: Workers, db: Mongo, sim: Any, simulator: Any, company: dict[str, Any]
+) -> None:
+    from tests.integration.automatic_sync.webhook_support import envelope, post, signed
+    from tests.support.services import wait_for
+
+    cid = company["company_id"]
+    await sim.seed(cid, count=20, seed=16, document_ratio=0.0)
+    await connect(api, company)
+    enabled = await api.call("POST", f"/api/v1/tenants/{TENANT}/ironclad/automatic-sync")
+    assert enabled.status == 200, enabled.body
+    for name in ("importer", "importer", "mapper"):
+        await procs.start(name, EVENT_COALESCE_SECONDS=0.05)
+    ports = await _two_gateways(procs)
+    records = [r["id"] for r in await sim.list_records(cid)]
+    async with aiohttp.ClientSession() as http:
+        for record_id in records:
+            body = envelope(cid, "record_contract_status_changed", {"recordID": record_id})
+            event_id, _ = signed(simulator, cid, body)
+            # The same event at both gateways at the same moment, each delivery with its own nonce.
+            statuses = await asyncio.gather(
+                *(
+                    post(http, f"http://127.0.0.1:{port}/webhooks/ironclad/{TENANT}", body, headers)
+                    for port, (_, headers) in zip(
+                        ports, (signed(simulator, cid, body, event_id) for _ in ports), strict=True
+                    )
+                )
+            )
+            assert set(statuses) == {200}, statuses
+
+    async def synced() -> list[dict[str, Any]] | None:
+        runs = [r async for r in db.db.runs.find({"tenant": TENANT, "kind": "webhook"})]
+        done = all(r["status"] not in ("queued", "running") for r in runs)
+        stored = await db.db.contracts.count_documents({"tenant": TENANT})
+        return runs if done and stored == len(records) else None
+
+    runs = await wait_for(synced, timeout=60, what="every event synced")
+    await asyncio.sleep(2)  # a duplicate's work, were there one, would have started by now
+    runs = [r async for r in db.db.runs.find({"tenant": TENANT, "kind": "webhook"})]
+    # One record fetched per event: no event was worked on twice, whichever gateway took it.
+    assert sum(r["fetched"] for r in runs) == len(records), [(r["fetched"], r["status"]) for r in runs]
