@@ -183,3 +183,99 @@ async def test_one_event_delivered_to_both_gateways_at_once_is_one_piece_of_work
     runs = [r async for r in db.db.runs.find({"tenant": TENANT, "kind": "webhook"})]
     # One record fetched per event: no event was worked on twice, whichever gateway took it.
     assert sum(r["fetched"] for r in runs) == len(records), [(r["fetched"], r["status"]) for r in runs]
+
+
+async def test_a_node_cut_off_and_back_leaves_no_duplicate_and_no_stuck_consumer(
+    api: AdminApi, procs: Workers, db: Mongo, sim: Any, company: dict[str, Any], stack: Stack
+) -> None:
+    """The workers reach node 1 only through a TCP proxy, which is cut (connections reset, new ones
+    refused) for a few seconds mid-import and then restored: they move to nodes 2 and 3 and back."""
+    from contracts_common.messaging.failover import parse_amqp_urls
+    from tests.fault.support import TcpProxy
+
+    nodes = parse_amqp_urls(stack.amqp_url)
+    proxy = await TcpProxy("127.0.0.1", int(nodes[0].port or 5672)).start()
+    through_proxy = ",".join([str(nodes[0].with_port(proxy.port)), *(str(u) for u in nodes[1:])])
+    cid = company["company_id"]
+    await sim.seed(cid, count=300, seed=17, document_ratio=0.0)
+    await sim.set_config(latency_ms=30)
+    await connect(api, company)
+    settings = {"PAGE_SIZE": 10, "IRONCLAD_CONCURRENCY": 2, "AMQP_URL": through_proxy}
+    try:
+        for name in ("importer", "importer", "mapper", "mapper"):
+            await procs.start(name, **settings)
+        run_id = await api.start_import(TENANT)
+        await wait_pages(db, run_id, at_least=4, timeout=60)
+        cut = proxy.live
+        await proxy.stop()
+        await asyncio.sleep(4)
+        proxy = await TcpProxy("127.0.0.1", int(nodes[0].port or 5672), port=proxy.port).start()
+        run = await api.wait_run(TENANT, run_id, timeout=180)
+        await assert_exact(db, sim, cid, run)
+        assert cut > 0, "some workers were connected through the proxy"
+        # Nobody is stuck: a second import, after the node is back, runs through every consumer.
+        again = await api.wait_run(TENANT, await api.start_import(TENANT), timeout=120)
+        assert again["status"] == "succeeded", again
+        assert (again["created"], again["unchanged"]) == (0, 300), again
+        await assert_exact(db, sim, cid)
+    finally:
+        await proxy.stop()
+
+
+async def test_one_replica_of_each_service_killed_while_the_others_work(
+    api: AdminApi, procs: Workers, db: Mongo, sim: Any, simulator: Any, company: dict[str, Any]
+) -> None:
+    """kill -9 one importer, one mapper and one gateway mid-import and mid-burst: the import is exact,
+    and every delivery the load balancer (here: the test, trying the other gateway) got a 200 for is
+    stored."""
+    from tests.fault.support import kill9
+    from tests.integration.automatic_sync.webhook_support import envelope, post, signed
+    from tests.support.services import wait_for
+
+    cid = company["company_id"]
+    await sim.seed(cid, count=300, seed=18, document_ratio=0.05, max_document_bytes=20_000)
+    await sim.set_config(latency_ms=30)
+    await connect(api, company)
+    enabled = await api.call("POST", f"/api/v1/tenants/{TENANT}/ironclad/automatic-sync")
+    assert enabled.status == 200, enabled.body
+    settings = {"PAGE_SIZE": 10, "IRONCLAD_CONCURRENCY": 2}
+    importers = [await procs.start("importer", **settings) for _ in range(2)]
+    mappers = [await procs.start("mapper", **settings) for _ in range(2)]
+    ports = await _two_gateways(procs)
+    gateways = procs.started[-2:]
+    run_id = await api.start_import(TENANT)
+    await wait_pages(db, run_id, at_least=4, timeout=60)
+    records = [r["id"] for r in await sim.list_records(cid)][:60]
+    accepted: list[str] = []
+
+    async def deliver(index: int, record_id: str) -> None:
+        body = envelope(cid, "record_contract_status_changed", {"recordID": record_id})
+        _, headers = signed(simulator, cid, body)
+        for attempt in range(20):
+            port = ports[(index + attempt) % 2]  # a load balancer moves on to the live replica
+            try:
+                status = await post(
+                    http, f"http://127.0.0.1:{port}/webhooks/ironclad/{TENANT}", body, headers
+                )
+            except aiohttp.ClientError:
+                status = 0
+            if status == 200:
+                accepted.append(record_id)
+                return
+            await asyncio.sleep(0.2)
+
+    async with aiohttp.ClientSession() as http:
+        burst = [asyncio.create_task(deliver(i, rid)) for i, rid in enumerate(records)]
+        await asyncio.sleep(0.2)
+        for victim in (importers[0], mappers[0], gateways[0]):
+            await kill9(victim)
+        await asyncio.gather(*burst)
+    run = await api.wait_run(TENANT, run_id, timeout=180)
+    await assert_exact(db, sim, cid, run)
+    assert sorted(accepted) == sorted(records), "every delivery was accepted by the surviving gateway"
+
+    async def webhook_work_done() -> bool:
+        runs = [r async for r in db.db.runs.find({"tenant": TENANT, "kind": "webhook"})]
+        return bool(runs) and all(r["status"] not in ("queued", "running") for r in runs)
+
+    await wait_for(webhook_work_done, timeout=90, what="the webhook syncs to finish on the survivors")
