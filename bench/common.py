@@ -303,11 +303,21 @@ def service_urls() -> tuple[str, str]:
 
 @asynccontextmanager
 async def services(
-    sim: Simulator, *, importers: int = 1, mappers: int = 1, importer_env: dict[str, str] | None = None
+    sim: Simulator,
+    *,
+    importers: int = 1,
+    mappers: int = 1,
+    importer_env: dict[str, str] | None = None,
+    shared_env: dict[str, str] | None = None,
 ) -> AsyncIterator[Services]:
+    """`shared_env` goes to every service (the gateway too), e.g. QUEUE_REPLICAS, which all must agree on."""
     amqp, mongo = service_urls()
     stack = Stack(
-        amqp_url=amqp, mongodb_url=mongo, prefix="bench" + os.urandom(4).hex(), simulator_url=sim.url
+        amqp_url=amqp,
+        mongodb_url=mongo,
+        prefix="bench" + os.urandom(4).hex(),
+        simulator_url=sim.url,
+        shared_settings=dict(shared_env or {}),
     )
     LOGS.mkdir(parents=True, exist_ok=True)
     gateway = ServiceProcess("gateway", stack.env(**SERVICE_ENV), LOGS).start()

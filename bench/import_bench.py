@@ -64,6 +64,8 @@ async def pipeline_import(
     document_ratio: float = DOC_RATIO,
     label: str = "import",
     importer_env: dict[str, str] | None = None,
+    mappers: int = 1,
+    shared_env: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Import `records` records end to end with rate limits off; time, counters, memory, latencies."""
     probe = await db_probe()
@@ -72,7 +74,9 @@ async def pipeline_import(
         await ctl.set_config(rate_limits_enabled=False, latency_ms=latency_ms)
         company = await new_company(ctl, records, document_ratio=document_ratio)
         env = {**LIMITS_OFF, **(importer_env or {})}
-        async with services(sim, importers=importers, importer_env=env) as world:
+        async with services(
+            sim, importers=importers, mappers=mappers, importer_env=env, shared_env=shared_env
+        ) as world:
             await connect(world, company)
             sampler = MemorySampler(world.procs())
             sampler.start()
@@ -98,6 +102,7 @@ async def pipeline_import(
         "db_probe_upserts_per_second": probe,
         "records": records,
         "importers": importers,
+        "mappers": mappers,
         "latency_ms": latency_ms,
         "document_ratio": document_ratio,
         "seconds": round(elapsed, 2),

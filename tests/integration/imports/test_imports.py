@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from tests.support.api import AdminApi
@@ -127,3 +128,47 @@ async def test_import_input_is_validated(api: AdminApi, sim: Any, company: dict[
         assert answer.body["error"]["code"] == "VALIDATION_FAILED"
     runs = await api.call("GET", "/api/v1/tenants/acme/ironclad/runs")
     assert runs.body["items"] == []
+
+
+async def test_a_redelivered_batch_counts_its_document_failures_once(
+    api: AdminApi, workers: None, stack: Any, sim: Any, company: dict[str, Any]
+) -> None:
+    """Issue 13: documents_failed was counted again on every redelivery. The counts ride on the slot's
+    run_items row now: the same batch delivered three times counts its documents once."""
+    from contracts_common.messages import DocumentFailure, FetchedBatch, FetchedItem, RunKind
+    from contracts_common.messaging import Broker, Topology
+    from contracts_common.storage.database import Database
+    from contracts_common.storage.runs import Runs
+
+    await _connected(api, sim, company, 2)
+    records = await sim.list_records(company["company_id"])
+    db = Database.connect(stack.mongodb_url, stack.database)
+    broker = Broker(stack.amqp_url, Topology(stack.prefix, 5), prefetch=1, name="test-redelivery")
+    await broker.connect()
+    try:
+        runs = Runs(db)
+        run = await runs.create("acme", RunKind.WEBHOOK)
+        await runs.start("acme", run["_id"])
+        await runs.plan("acme", run["_id"], total=2, pages_total=0)
+        items = [
+            FetchedItem(
+                slot=r["id"],
+                record=r,
+                document_failures=[DocumentFailure(key="doc", error="IroncladServerError: 500")],
+                documents_downloaded=1,
+            )
+            for r in records
+        ]
+        batch = FetchedBatch(tenant="acme", run_id=run["_id"], items=items)
+        for _ in range(3):  # a delivery and two redeliveries of the same batch
+            await broker.publish_with_retry(batch)
+        done = await api.wait_run("acme", run["_id"])
+        await asyncio.sleep(1.0)  # the redeliveries have been handled too
+        done = await api.run("acme", run["_id"])
+    finally:
+        await broker.close()
+        await db.close()
+    assert done["status"] == "succeeded", done
+    assert done["fetched"] == 2
+    assert done["documents_failed"] == 2
+    assert done["documents_downloaded"] == 2

@@ -121,3 +121,36 @@ async def test_update_record_from_the_stored_fields_writes_them_back_unchanged(
         assert stored.body["fields"] == contract["fields"] | {
             "last_updated": stored.body["fields"]["last_updated"]
         }
+
+
+async def test_update_record_for_a_tenant_with_a_custom_field_maps_like_the_mapper(
+    api: AdminApi, workers: None, sim: Any, company: dict[str, Any]
+) -> None:
+    """Issue 13: write-back compiled the mapping strictly with built-in targets only and raised, after
+    Ironclad had accepted the write, for a tenant whose mapping uses a custom field."""
+    contracts = await imported(api, sim, company)
+    custom = {"name": "deal_code", "type": "string", "description": "Our internal deal code."}
+    answer = await api.call("PUT", f"/api/v1/tenants/{TENANT}/contract-fields/custom", {"fields": [custom]})
+    assert answer.status == 200, answer.body
+    mapping = await api.call("GET", f"/api/v1/tenants/{TENANT}/field-mapping")
+    rules = [*mapping.body["rules"], {"source": "ironcladId", "target": "deal_code"}]
+    saved = await api.call("PUT", f"/api/v1/tenants/{TENANT}/field-mapping", {"rules": rules})
+    assert saved.status == 200, saved.body
+    assert (await api.wait_run(TENANT, saved.body["remap_run_id"]))["status"] == "succeeded"
+
+    contract = contracts[0]
+    answer = await api.call(
+        "POST",
+        f"/api/v1/tenants/{TENANT}/contracts/{contract['contract_id']}/writeback/update-record",
+        {"fields": {"counterparty_name": "Initech"}},
+    )
+    assert answer.status == 202, answer.body
+    op = await wait_operation(api, answer.body["operation_id"])
+    assert op["status"] == "succeeded", op
+    stored = (await api.call("GET", f"/api/v1/tenants/{TENANT}/contracts/{contract['contract_id']}")).body
+    record = await sim_record(sim, company, contract["ironclad"]["id"])
+    assert stored["ironclad"]["lastUpdated"] == record["lastUpdated"]
+    assert stored["fields"]["counterparty_name"] == "Initech"
+    # Mapped exactly as the mapper maps it: the custom field is there too.
+    assert stored["fields"]["deal_code"] == record["ironcladId"]
+    assert stored["mapping_version"] == saved.body["version"]
