@@ -95,22 +95,25 @@ class ClosingPass:
     async def _changed_during_listing(
         self, client: IroncladClient, tenant: str, run: Document, *, limited: bool
     ) -> dict[str, dict[str, Any]]:
-        """Records updated since the listing began that MongoDB does not hold at that version."""
-        newest: dict[str, dict[str, Any]] = {}
-        async for records in changed_since(client, run["started_at"] - LISTING_SKEW, page_size=MAX_PAGE_SIZE):
+        """Records updated since the listing began that MongoDB does not hold at that version.
+
+        Window by window: only the records that differ from MongoDB are kept, so memory follows the
+        changes made during the listing, not the number of records read again.
+        """
+        changed: dict[str, dict[str, Any]] = {}
+        since = run["started_at"] - LISTING_SKEW
+        async for records in changed_since(client, since, page_size=MAX_PAGE_SIZE):
+            ids = [r["id"] for r in records]
+            stored = await self._contracts.last_updated_of(tenant, ids)
+            if run["kind"] == RunKind.RECONCILE:
+                await self._contracts.mark_seen(tenant, ids, run["_id"])
             for record in records:
-                newest[record["id"]] = record  # ascending: a later window's version is newer
-        if not newest:
-            return {}
-        ids = list(newest)
-        stored = await self._contracts.last_updated_of(tenant, ids)
-        if run["kind"] == RunKind.RECONCILE:
-            await self._contracts.mark_seen(tenant, ids, run["_id"])
-        return {
-            rid: record
-            for rid, record in newest.items()
-            if not is_current(stored.get(rid), record) and not (limited and rid not in stored)
-        }
+                rid = record["id"]
+                if not is_current(stored.get(rid), record) and not (limited and rid not in stored):
+                    changed[rid] = record  # ascending: a later window's version is newer
+                else:
+                    changed.pop(rid, None)
+        return changed
 
     async def _confirm_deletions(
         self, client: IroncladClient, tenant: str, run: Document, found: dict[str, dict[str, Any]]
