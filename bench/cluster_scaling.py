@@ -3,9 +3,10 @@
     python -m bench.cluster_scaling [--records 2000]
 
 Latency-bound, as scaling is in production: Ironclad answers after 300 ms and each importer keeps two
-requests in flight (IRONCLAD_CONCURRENCY=2), rate limits off, so one importer cannot use the machine
-and more importers should add throughput until something shared (the database, the broker, the two
-cores) saturates. Every service reaches the cluster through its comma-separated AMQP_URL, with every
+requests in flight (IRONCLAD_CONCURRENCY=2), rate limits off, with the usual share of records carrying
+documents (each a request of its own), so one importer cannot use the machine and more importers
+should add throughput until something shared (the database, the broker, the two cores) saturates.
+Every service reaches the cluster through its comma-separated AMQP_URL, with every
 queue on all three nodes (QUEUE_REPLICAS=3). Each run gets a fresh database server. The cluster is
 started by scripts/rabbitmq-cluster.sh when missing and left running.
 """
@@ -50,7 +51,6 @@ async def cluster_scaling(records: int, *, timeout: float = 600.0) -> list[dict[
                         latency_ms=LATENCY_MS,
                         timeout=timeout,
                         label=label,
-                        document_ratio=0.0,
                         importer_env={"IRONCLAD_CONCURRENCY": "2"},
                         shared_env={"QUEUE_REPLICAS": "3"},
                     )

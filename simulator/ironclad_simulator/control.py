@@ -150,9 +150,11 @@ class SimulatorControl:
         min_document_bytes: int | None = None,
         max_document_bytes: int | None = None,
         amendment_ratio: float | None = None,
+        age_seconds: float | None = None,
     ) -> int:
         body = _drop_none(
             {
+                "age_seconds": age_seconds,
                 "count": count,
                 "seed": seed,
                 "document_ratio": document_ratio,

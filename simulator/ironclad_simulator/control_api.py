@@ -170,6 +170,7 @@ async def seed(request: web.Request) -> web.Response:
             min_document_bytes=int(body.get("min_document_bytes", 2_000)),
             max_document_bytes=int(body.get("max_document_bytes", 50_000)),
             amendment_ratio=float(body.get("amendment_ratio", 0.08)),
+            age_seconds=float(body.get("age_seconds", 0.0)),
         )
     except (TypeError, ValueError):
         raise ControlError(400, "invalid seed options") from None

@@ -135,6 +135,8 @@ class SeedOptions:
     min_document_bytes: int = 2_000
     max_document_bytes: int = 50_000
     amendment_ratio: float = 0.08
+    # Last edited this long ago, as a real tenant's records mostly are (0: just now).
+    age_seconds: float = 0.0
 
 
 def _company_name(rng: random.Random) -> str:
@@ -360,7 +362,7 @@ def seed_company(state: SimulatorState, company: Company, opts: SeedOptions) -> 
         return 0
     rng = random.Random(opts.seed)
     factory = RecordFactory(state.schema, rng)
-    start_ms = state.reserve_timestamps(opts.count)
+    start_ms = state.reserve_timestamps(opts.count) - round(opts.age_seconds * 1000)
     created: list[Record] = []
     store = company.records
     for i in range(opts.count):

@@ -26,4 +26,4 @@ async def setup(runtime: Runtime) -> None:
     assert isinstance(runtime.settings, MapperSettings)
     handlers = build_handlers(runtime)
     await runtime.broker.consume(FetchedBatch, handlers.store_batch)
-    await runtime.broker.consume(RemapTask, handlers.remap, prefetch=1)
+    await runtime.broker.consume(RemapTask, handlers.remap, prefetch=2)

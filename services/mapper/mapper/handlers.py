@@ -146,15 +146,21 @@ class RecordHandlers:
             .sort("ironclad.id", 1)
             .limit(task.batch_size)
         ]
-        counted: list[Counted] = []
+        if len(batch) == task.batch_size:
+            # The next batch goes out before this one is written, so a second consumer (or this one,
+            # prefetching) reads and maps it while this one writes.
+            await self._broker.publish_with_retry(
+                task.model_copy(update={"after_record_id": batch[-1]["ironclad"]["id"]})
+            )
         updates: list[UpdateOne] = []
+        unchanged = mapping_errors = 0
         for doc in batch:
-            rid = doc["ironclad"]["id"]
             if doc.get("mapping_version") == mapping.version:
-                counted.append(Counted(f"remap:{rid}", Outcome.UNCHANGED, rid))
+                unchanged += 1
                 continue
             result = mapping.compiled.apply(doc["raw"])
             errors = [error_dict(e) for e in result.errors]
+            mapping_errors += len(errors)
             updates.append(
                 UpdateOne(
                     {"_id": doc["_id"], "mapping_version": {"$ne": mapping.version}},
@@ -167,13 +173,18 @@ class RecordHandlers:
                     },
                 )
             )
-            counted.append(Counted(f"remap:{rid}", Outcome.UPDATED, rid, mapping_errors=len(errors)))
         if updates:
             await self._db.contracts.bulk_write(updates, ordered=False)
-        if len(batch) == task.batch_size:
-            await self._broker.publish_with_retry(
-                task.model_copy(update={"after_record_id": batch[-1]["ironclad"]["id"]})
-            )
+        # One counting row per outcome and batch (weighted), not one per contract: a redelivered batch
+        # is still counted once, with two rows instead of two hundred.
+        key = f"remap:{task.after_record_id or ''}"
+        counted = [
+            Counted(
+                f"{key}:updated", Outcome.UPDATED, None, mapping_errors=mapping_errors, weight=len(updates)
+            ),
+            Counted(f"{key}:unchanged", Outcome.UNCHANGED, None, weight=unchanged),
+        ]
+        counted = [c for c in counted if c.weight]
         await self._runs.count(task.tenant, task.run_id, counted)
         if len(batch) < task.batch_size:
             await self._runs.mark_listing_complete(task.tenant, task.run_id)

@@ -51,6 +51,8 @@ class Counted:
     mapping_errors: int = 0
     documents_downloaded: int = 0
     documents_failed: int = 0
+    # How many records the slot stands for: a re-map counts a whole batch's outcome in one row.
+    weight: int = 1
 
     def row(self, tenant: str, run_id: str, now: datetime) -> dict[str, Any]:
         row: dict[str, Any] = {
@@ -64,11 +66,14 @@ class Counted:
         for counter in ROW_EXTRAS:
             if getattr(self, counter):
                 row[counter] = getattr(self, counter)
+        if self.weight != 1:
+            row["weight"] = self.weight
         return row
 
 
 def _counts_of(row: dict[str, Any]) -> dict[str, int]:
-    counts = {"fetched": 1, row["outcome"]: 1}
+    weight = int(row.get("weight", 1))
+    counts = {"fetched": weight, row["outcome"]: weight}
     for counter in ROW_EXTRAS:
         if row.get(counter):
             counts[counter] = int(row[counter])
@@ -242,7 +247,7 @@ class Runs:
         nothing moves.
         """
         totals = dict.fromkeys(ROW_COUNTERS, 0)
-        group: dict[str, Any] = {"_id": "$outcome", "rows": {"$sum": 1}}
+        group: dict[str, Any] = {"_id": "$outcome", "rows": {"$sum": {"$ifNull": ["$weight", 1]}}}
         for counter in ROW_EXTRAS:
             group[counter] = {"$sum": {"$ifNull": [f"${counter}", 0]}}
         async for bucket in await self._db.run_items.aggregate(
