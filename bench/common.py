@@ -421,34 +421,35 @@ async def scrape_latency(world: Services) -> dict[str, list[tuple[float, float]]
     pattern = re.compile(
         r'contracts_ironclad_request_seconds_bucket\{endpoint="([^"]+)",le="([^"]+)"\} (\S+)'
     )
+    for text in await _metrics_texts(world.importer_metrics_ports):
+        for endpoint, le, value in pattern.findall(text):
+            bucket = float("inf") if le == "+Inf" else float(le)
+            out.setdefault(endpoint, {}).setdefault(bucket, 0.0)
+            out[endpoint][bucket] += float(value)
+    return {ep: sorted(b.items()) for ep, b in out.items()}
+
+
+async def _metrics_texts(ports: list[int]) -> list[str]:
+    """The /metrics pages of the workers on these probe ports (those that answer)."""
+    texts = []
     async with aiohttp.ClientSession() as session:
-        for port in world.importer_metrics_ports:
+        for port in ports:
             try:
                 async with session.get(f"http://127.0.0.1:{port}/metrics") as resp:
-                    text = await resp.text()
+                    texts.append(await resp.text())
             except aiohttp.ClientError:
                 continue
-            for endpoint, le, value in pattern.findall(text):
-                bucket = float("inf") if le == "+Inf" else float(le)
-                out.setdefault(endpoint, {}).setdefault(bucket, 0.0)
-                out[endpoint][bucket] += float(value)
-    return {ep: sorted(b.items()) for ep, b in out.items()}
+    return texts
 
 
 async def scrape_db_commands(world: Services) -> dict[str, dict[str, float]]:
     """Database round trips so far per worker service (`contracts_mongodb_commands_total`), by command."""
     pattern = re.compile(r'contracts_mongodb_commands_total\{command="([^"]+)",service="([^"]+)"\} (\S+)')
     out: dict[str, dict[str, float]] = {}
-    async with aiohttp.ClientSession() as session:
-        for port in world.importer_metrics_ports + world.mapper_metrics_ports:
-            try:
-                async with session.get(f"http://127.0.0.1:{port}/metrics") as resp:
-                    text = await resp.text()
-            except aiohttp.ClientError:
-                continue
-            for command, service, value in pattern.findall(text):
-                by_command = out.setdefault(service, {})
-                by_command[command] = by_command.get(command, 0.0) + float(value)
+    for text in await _metrics_texts(world.importer_metrics_ports + world.mapper_metrics_ports):
+        for command, service, value in pattern.findall(text):
+            by_command = out.setdefault(service, {})
+            by_command[command] = by_command.get(command, 0.0) + float(value)
     return out
 
 

@@ -18,7 +18,7 @@ from contracts_common.messages import RunKind
 from contracts_common.storage.database import Database
 from contracts_common.storage.runs import Runs
 from tests.support.api import AdminApi
-from tests.support.services import ADMIN_TOKEN, ServiceProcess, Stack, free_port, wait_for
+from tests.support.services import ADMIN_TOKEN, ServiceProcess, Stack, free_port, wait_for, wait_ready
 
 TENANT = "acme"
 EMAIL = "admin@acme.example"
@@ -55,19 +55,8 @@ async def replicas(
         spawn("importer", HEALTH_PORT=port, **INTERVALS)
         probes.append(f"http://127.0.0.1:{port}")
     base = f"http://127.0.0.1:{stack.gateway_port}"
+    await wait_ready([base, *probes], what="gateway and both importers ready")
     async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}) as session:
-
-        async def ready() -> bool:
-            for url in (base, *probes):
-                try:
-                    async with session.get(url + "/readyz") as response:
-                        if response.status != 200:
-                            return False
-                except aiohttp.ClientError:
-                    return False
-            return True
-
-        await wait_for(ready, timeout=30, what="gateway and both importers ready")
         yield AdminApi(base, session), probes
 
 

@@ -4,6 +4,8 @@ stale ones are counted as skipped, never written. Against the real database."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -33,6 +35,20 @@ def version(record_id: str, n: int) -> dict[str, Any]:
     }
 
 
+@asynccontextmanager
+async def scratch_contracts(url: str) -> AsyncIterator[tuple[Database, Contracts]]:
+    """A database of its own for one example, dropped afterwards."""
+    client: AsyncMongoClient[Any] = AsyncMongoClient(url, tz_aware=True)
+    name = "stale_" + uuid.uuid4().hex[:8]
+    db = Database(client=client, db=client[name])
+    try:
+        await db.ensure_indexes()
+        yield db, Contracts(db)
+    finally:
+        await drop_test_database(client, name)
+        await client.close()
+
+
 def write(record: dict[str, Any]) -> ContractWrite:
     return ContractWrite(
         record=record,
@@ -48,12 +64,7 @@ def write(record: dict[str, Any]) -> ContractWrite:
 async def test_any_order_with_duplicates_ends_at_the_newest(
     service_urls: tuple[str, str], order: list[int]
 ) -> None:
-    client: AsyncMongoClient[Any] = AsyncMongoClient(service_urls[1], tz_aware=True)
-    name = "stale_" + uuid.uuid4().hex[:8]
-    db = Database(client=client, db=client[name])
-    try:
-        await db.ensure_indexes()
-        contracts = Contracts(db)
+    async with scratch_contracts(service_urls[1]) as (db, contracts):
         record_id = str(uuid.uuid4())
         outcomes = []
         newest_so_far = -1
@@ -74,9 +85,6 @@ async def test_any_order_with_duplicates_ends_at_the_newest(
         assert stored[0]["ironclad"]["name"] == f"v{max(order)}"
         assert stored[0]["fields"]["title"] == f"v{max(order)}"
         assert outcomes.count(Outcome.CREATED) == 1
-    finally:
-        await drop_test_database(client, name)
-        await client.close()
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -91,12 +99,7 @@ async def test_versions_inside_one_bulk_write_end_at_the_newest(
     """The batch path: several versions of one record in the same unordered bulk write, and across
     batches, still end at the newest; exactly one write creates it, and a batch whose versions are all
     older than what is stored writes nothing."""
-    client: AsyncMongoClient[Any] = AsyncMongoClient(service_urls[1], tz_aware=True)
-    name = "stale_" + uuid.uuid4().hex[:8]
-    db = Database(client=client, db=client[name])
-    try:
-        await db.ensure_indexes()
-        contracts = Contracts(db)
+    async with scratch_contracts(service_urls[1]) as (db, contracts):
         record_id = str(uuid.uuid4())
         created = 0
         newest_so_far = -1
@@ -117,6 +120,3 @@ async def test_versions_inside_one_bulk_write_end_at_the_newest(
         assert stored[0]["ironclad"]["name"] == f"v{newest_so_far}"
         assert stored[0]["fields"]["title"] == f"v{newest_so_far}"
         assert created == 1
-    finally:
-        await drop_test_database(client, name)
-        await client.close()

@@ -190,6 +190,25 @@ async def wait_for(
     raise AssertionError(f"timed out after {timeout}s waiting for {what}; last value: {last!r}")
 
 
+async def wait_ready(urls: list[str], *, timeout: float = 30.0, what: str = "services ready") -> None:
+    """Wait until every base URL answers 200 on /readyz."""
+    import aiohttp
+
+    async with aiohttp.ClientSession() as session:
+
+        async def ready() -> bool:
+            for url in urls:
+                try:
+                    async with session.get(url + "/readyz") as response:
+                        if response.status != 200:
+                            return False
+                except aiohttp.ClientError:
+                    return False
+            return True
+
+        await wait_for(ready, timeout=timeout, what=what)
+
+
 async def drop_stack(stack: Stack) -> None:
     """Delete the stack's queues, exchanges and database."""
     import aio_pika

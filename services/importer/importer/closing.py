@@ -17,13 +17,12 @@ A limited import (Max contracts) brings in no new records here, only newer versi
 
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
 from typing import Any
 
 import structlog
 
-from contracts_common.ironclad import IroncladClient, IroncladNotFound
+from contracts_common.ironclad import IroncladClient
 from contracts_common.ironclad.client import MAX_PAGE_SIZE
 from contracts_common.ironclad_access import IroncladAccess
 from contracts_common.messages import RunKind
@@ -32,7 +31,7 @@ from contracts_common.storage.contracts import Contracts
 from contracts_common.storage.database import Document
 from contracts_common.storage.runs import ACTIVE, Runs
 from importer.changes import changed_since
-from importer.handoff import RecordHandOff, is_current
+from importer.handoff import RecordHandOff, get_records, is_current
 
 log = structlog.get_logger(__name__)
 
@@ -74,7 +73,9 @@ class ClosingPass:
                 gone = await self._confirm_deletions(client, tenant, run, {})
         # A redelivery (or a plan another delivery stored first) fetches what it has not got in hand.
         missing = [rid for rid in planned if rid not in found]
-        for record_id, record in zip(missing, await self._get_many(client, missing), strict=True):
+        for record_id, record in zip(
+            missing, await get_records(client, missing, self._concurrency), strict=True
+        ):
             if record is not None:
                 found[record_id] = record
         records = [found[rid] for rid in planned if rid in found]
@@ -127,7 +128,7 @@ class ClosingPass:
         ]
         if not candidates:
             return []
-        answers = await self._get_many(client, candidates)
+        answers = await get_records(client, candidates, self._concurrency)
         alive = {rid: rec for rid, rec in zip(candidates, answers, strict=True) if rec is not None}
         gone = [rid for rid, rec in zip(candidates, answers, strict=True) if rec is None]
         if alive:
@@ -136,16 +137,3 @@ class ClosingPass:
             found.update({rid: rec for rid, rec in alive.items() if not is_current(stored.get(rid), rec)})
             log.info("deletion_candidates_alive", count=len(alive))
         return gone
-
-    async def _get_many(self, client: IroncladClient, record_ids: list[str]) -> list[dict[str, Any] | None]:
-        """GET each record (None for a 404), `concurrency` at a time."""
-        limit = asyncio.Semaphore(self._concurrency)
-
-        async def get(record_id: str) -> dict[str, Any] | None:
-            async with limit:
-                try:
-                    return await client.get_record(record_id)
-                except IroncladNotFound:
-                    return None
-
-        return list(await asyncio.gather(*(get(rid) for rid in record_ids)))

@@ -31,7 +31,7 @@ from contracts_common.storage.contracts import Contracts
 from contracts_common.storage.runs import Runs
 from contracts_common.timeutil import utcnow
 from importer.failures import FAILURES, RunFailurePolicy
-from importer.handoff import RecordHandOff
+from importer.handoff import RecordHandOff, get_records
 
 log = structlog.get_logger(__name__)
 
@@ -291,16 +291,7 @@ class EventHandlers:
         self, tenant: str, run_id: str, client: IroncladClient, record_ids: list[str]
     ) -> list[str]:
         """Fetch the records, then hand them to the mapper as one batch; returns the ids not found."""
-        limit = asyncio.Semaphore(self._concurrency)
-
-        async def fetch(record_id: str) -> dict[str, Any] | None:
-            async with limit:
-                try:
-                    return await client.get_record(record_id)
-                except IroncladNotFound:
-                    return None
-
-        fetched = await asyncio.gather(*(fetch(rid) for rid in record_ids))
+        fetched = await get_records(client, record_ids, self._concurrency)
         records = [r for r in fetched if r is not None]
         RECORDS.labels(outcome="fetched").inc(len(records))
         stored = await self._contracts.last_updated_of(tenant, [r["id"] for r in records])

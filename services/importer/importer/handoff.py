@@ -10,7 +10,7 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
-from contracts_common.ironclad import IroncladClient
+from contracts_common.ironclad import IroncladClient, IroncladNotFound
 from contracts_common.messages import FetchedBatch, FetchedItem, UnchangedItem
 from contracts_common.messaging import Broker
 from contracts_common.storage.contracts import parse_timestamp
@@ -24,6 +24,22 @@ def is_current(known: Document | None, record: dict[str, Any]) -> bool:
         return False
     stored = known.get("source_last_updated")
     return stored is not None and stored >= parse_timestamp(record["lastUpdated"])
+
+
+async def get_records(
+    client: IroncladClient, record_ids: Sequence[str], concurrency: int
+) -> list[dict[str, Any] | None]:
+    """GET each record by id, `concurrency` at a time; None for one Ironclad says does not exist."""
+    limit = asyncio.Semaphore(concurrency)
+
+    async def get(record_id: str) -> dict[str, Any] | None:
+        async with limit:
+            try:
+                return await client.get_record(record_id)
+            except IroncladNotFound:
+                return None
+
+    return list(await asyncio.gather(*(get(rid) for rid in record_ids)))
 
 
 class RecordHandOff:

@@ -120,25 +120,13 @@ async def test_the_leader_of_the_event_queue_dies_mid_burst_over_two_gateways(
 
 async def _two_gateways(procs: Workers) -> list[int]:
     """Two more gateway processes of this world; returns their ports once both are ready."""
-    from tests.support.services import ServiceProcess, free_port, wait_for
+    from tests.support.services import ServiceProcess, free_port, wait_ready
 
     ports = [free_port(), free_port()]
     for port in ports:
         gateway = ServiceProcess("gateway", procs.env(GATEWAY_PORT=port), procs.log_dir).start()
         procs.started.append(gateway)  # killed at teardown with the others
-    async with aiohttp.ClientSession() as probe:
-
-        async def ready() -> bool:
-            for port in ports:
-                try:
-                    async with probe.get(f"http://127.0.0.1:{port}/readyz") as response:
-                        if response.status != 200:
-                            return False
-                except aiohttp.ClientError:
-                    return False
-            return True
-
-        await wait_for(ready, timeout=30, what="both gateways ready")
+    await wait_ready([f"http://127.0.0.1:{port}" for port in ports], what="both gateways ready")
     return ports
 
 
