@@ -259,7 +259,12 @@ async def test_one_replica_of_each_service_killed_while_the_others_work(
             await kill9(victim)
         await asyncio.gather(*burst)
     run = await api.wait_run(TENANT, run_id, timeout=180)
-    await assert_exact(db, sim, cid, run)
+    # The webhook syncs store some of the same records while the import runs, so the import finds
+    # some already stored (unchanged) rather than creating all of them.
+    await assert_exact(db, sim, cid)
+    assert run["status"] == "succeeded", run
+    assert (run["fetched"], run["failed"], run["skipped_stale"]) == (300, 0, 0), run
+    assert run["created"] + run["unchanged"] == 300, run
     assert sorted(accepted) == sorted(records), "every delivery was accepted by the surviving gateway"
 
     async def webhook_work_done() -> bool:

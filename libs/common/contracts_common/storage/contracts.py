@@ -130,10 +130,10 @@ class Contracts:
         now: datetime,
     ) -> None:
         operations = [self._upsert(tenant, items[i], mapping_version, run_id, now) for i in writes]
-        raced: list[int] = []
         try:
             result = await self._db.contracts.bulk_write(operations, ordered=False)
             upserted = set(result.upserted_ids or {})
+            modified = result.modified_count
         except BulkWriteError as exc:
             write_errors = exc.details.get("writeErrors", [])
             if any(e.get("code") != 11000 for e in write_errors):
@@ -141,13 +141,23 @@ class Contracts:
             # Two mappers inserted the same new record at once: ours lost, and becomes an update.
             raced = [e["index"] for e in write_errors]
             upserted = {u["index"] for u in exc.details.get("upserted", [])}
-            await self._db.contracts.bulk_write([operations[i] for i in raced], ordered=False)
+            retried = await self._db.contracts.bulk_write([operations[i] for i in raced], ordered=False)
+            modified = int(exc.details.get("nModified", 0)) + retried.modified_count
+        updated = [index for position, index in enumerate(writes) if position not in upserted]
         for position, index in enumerate(writes):
             if position in upserted:
                 outcomes[index] = Outcome.CREATED
-            else:
-                # A newer version written meanwhile wins inside the update; the read said "older".
+        if modified >= len(updated):
+            for index in updated:
                 outcomes[index] = Outcome.UPDATED
+            return
+        # Some guarded updates changed nothing: another writer stored this version (or a newer one)
+        # between the read and the write. One more read tells which (rare: only on such a race).
+        after = await self._stored_versions(tenant, list({items[i].record["id"] for i in updated}))
+        for index in updated:
+            incoming = parse_timestamp(items[index].record["lastUpdated"])
+            known = after.get(items[index].record["id"])
+            outcomes[index] = Outcome.UPDATED if known is None else _settled(known, incoming, run_id)
 
     @staticmethod
     def _upsert(
