@@ -27,7 +27,6 @@ INDEXES: dict[str, list[IndexModel]] = {
             [("tenant", ASCENDING), ("kind", ASCENDING), ("status", ASCENDING)], name="tenant_kind_status"
         ),
     ],
-    "run_counters": [IndexModel([("tenant", ASCENDING), ("run_id", ASCENDING)], name="tenant_run")],
     "run_pages": [
         IndexModel(
             [("tenant", ASCENDING), ("run_id", ASCENDING), ("page", ASCENDING)], unique=True, name="page_once"

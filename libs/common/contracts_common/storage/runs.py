@@ -188,10 +188,6 @@ class Runs:
             {"$set": {"listing_complete": True, "deleted": deleted, "updated_at": utcnow()}},
         )
 
-    async def is_active(self, tenant: str, run_id: str) -> bool:
-        doc = await self._db.runs.find_one({"_id": run_id, "tenant": tenant}, {"status": 1})
-        return doc is not None and doc["status"] in ACTIVE
-
     async def count(
         self, tenant: str, run_id: str, items: Sequence[Counted], *, errors: Sequence[Document] = ()
     ) -> Document | None:
