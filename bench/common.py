@@ -429,24 +429,26 @@ async def scrape_latency(world: Services) -> dict[str, list[tuple[float, float]]
     return {ep: sorted(b.items()) for ep, b in out.items()}
 
 
-async def _metrics_texts(ports: list[int]) -> list[str]:
-    """The /metrics pages of the workers on these probe ports (those that answer)."""
+async def _metrics_texts(ports: list[int], urls: tuple[str, ...] = ()) -> list[str]:
+    """The /metrics pages of the workers on these probe ports, and of `urls` (those that answer)."""
     texts = []
     async with aiohttp.ClientSession() as session:
-        for port in ports:
+        for url in [*(f"http://127.0.0.1:{port}/metrics" for port in ports), *urls]:
             try:
-                async with session.get(f"http://127.0.0.1:{port}/metrics") as resp:
+                async with session.get(url) as resp:
                     texts.append(await resp.text())
             except aiohttp.ClientError:
                 continue
     return texts
 
 
-async def scrape_db_commands(world: Services) -> dict[str, dict[str, float]]:
-    """Database round trips so far per worker service (`contracts_mongodb_commands_total`), by command."""
+async def scrape_db_commands(world: Services, *, gateway: bool = False) -> dict[str, dict[str, float]]:
+    """Database round trips so far per worker service (`contracts_mongodb_commands_total`), by command;
+    with `gateway`, the gateway's too."""
     pattern = re.compile(r'contracts_mongodb_commands_total\{command="([^"]+)",service="([^"]+)"\} (\S+)')
     out: dict[str, dict[str, float]] = {}
-    for text in await _metrics_texts(world.importer_metrics_ports + world.mapper_metrics_ports):
+    urls = (world.api.base + "/metrics",) if gateway else ()
+    for text in await _metrics_texts(world.importer_metrics_ports + world.mapper_metrics_ports, urls):
         for command, service, value in pattern.findall(text):
             by_command = out.setdefault(service, {})
             by_command[command] = by_command.get(command, 0.0) + float(value)

@@ -28,7 +28,7 @@ WATCHED = (
     "runs",
     "custom_target_fields",
     "contracts",
-    "webhook_events",
+    "webhook_deliveries",
     "writebacks",
 )
 MUTATING = {"POST", "PUT", "PATCH", "DELETE"}

@@ -51,9 +51,10 @@ INDEXES: dict[str, list[IndexModel]] = {
     "custom_target_fields": [
         IndexModel([("tenant", ASCENDING), ("name", ASCENDING)], unique=True, name="tenant_name")
     ],
-    "webhook_events": [
-        IndexModel([("tenant", ASCENDING), ("event_id", ASCENDING)], unique=True, name="tenant_event"),
-        IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0, name="ttl"),
+    # The gateway's groups of handed-off event ids (one document per group, see HandOffRows).
+    "webhook_deliveries": [
+        IndexModel([("tenant", ASCENDING), ("event_ids", ASCENDING)], name="tenant_event_ids"),
+        IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0, name="expiry"),
     ],
     "schema_cache": [IndexModel([("tenant", ASCENDING)], unique=True, name="tenant_unique")],
     "leases": [IndexModel([("tenant", ASCENDING), ("name", ASCENDING)], unique=True, name="tenant_name")],

@@ -6,8 +6,9 @@ The answer follows R1-R3 of reliability.md:
 - 200 for an event id already handed off (dedupe rows live `webhook_dedupe_days`, at least 3 days);
 - 200 only after the broker confirmed the `WebhookEvent`; 503 when it cannot, so Ironclad retries.
 
-A new delivery costs one read (is the event id known?) and, after the confirmed publish, one insert; the
-tenant's connection comes from a short cache (see ConnectionCache). Two deliveries of one event that
+A new delivery costs one read (is the event id known?) and, after the confirmed publish, one insert,
+each shared with the deliveries arriving at the same moment (see HandOffRows); the tenant's connection
+comes from a short cache (see ConnectionCache). Two deliveries of one event that
 arrive at the same moment may both be handed off, which the importer's idempotent work absorbs; one
 that arrives after the first was recorded is answered 200 without publishing.
 """
@@ -25,8 +26,9 @@ from typing import Any
 
 import structlog
 from aiohttp import web
-from pymongo.errors import DuplicateKeyError, PyMongoError
+from pymongo.errors import PyMongoError
 
+from contracts_common.grouped import GroupedCalls
 from contracts_common.ironclad import IroncladError, OAuthError
 from contracts_common.messages import WebhookEvent
 from contracts_common.messaging import BrokerUnavailable
@@ -49,8 +51,6 @@ VERIFICATION_HEADER = "X-Ironclad-Webhook-Verification"
 PUBLISH_TIMEOUT_SECONDS = 3.0
 # A tenant's connection with Automatic Sync on is reused for this long by the receiver.
 CONNECTION_CACHE_SECONDS = 2.0
-
-HANDED_OFF = "handed_off"
 
 
 class ConnectionCache:
@@ -92,6 +92,12 @@ class WebhookReceiver:
         self.connections = ConnectionCache()
         # Deliveries being handed off by this gateway, by (tenant, event id): duplicates wait on them.
         self.in_flight: InFlight = {}
+        self._rows: HandOffRows | None = None
+
+    def rows(self, d: GatewayDeps) -> HandOffRows:
+        if self._rows is None:
+            self._rows = HandOffRows(d.db.webhook_deliveries, d.settings.webhook_dedupe_days)
+        return self._rows
 
 
 _RECEIVERS: weakref.WeakKeyDictionary[web.Application, WebhookReceiver] = weakref.WeakKeyDictionary()
@@ -196,10 +202,10 @@ async def receive(request: web.Request) -> web.Response:
         },
         received_at=utcnow(),
     )
-    return await hand_off(d, message, receiver_of(request.app).in_flight)
+    return await hand_off(d, message, receiver_of(request.app))
 
 
-async def hand_off(d: GatewayDeps, message: WebhookEvent, in_flight: InFlight) -> web.Response:
+async def hand_off(d: GatewayDeps, message: WebhookEvent, receiver: WebhookReceiver) -> web.Response:
     """Dedupe by event id, publish with a confirm, then record the hand-off in one insert.
 
     Publishing before recording means a delivery can only ever be handed off twice, never lost: if the
@@ -207,6 +213,7 @@ async def hand_off(d: GatewayDeps, message: WebhookEvent, in_flight: InFlight) -
     work is idempotent. A duplicate arriving after the insert is answered from the row, unpublished;
     one arriving at this gateway while the first is being handed off waits for its outcome.
     """
+    in_flight = receiver.in_flight
     key_tuple = (message.tenant, message.event_id)
     first = in_flight.get(key_tuple)
     # If the first delivery failed, this one tries afresh below.
@@ -216,7 +223,7 @@ async def hand_off(d: GatewayDeps, message: WebhookEvent, in_flight: InFlight) -
     outcome: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
     in_flight[key_tuple] = outcome
     try:
-        response = await _hand_off_once(d, message)
+        response = await _hand_off_once(d, message, receiver.rows(d))
         outcome.set_result(response.status == 200)
         return response
     except BaseException:
@@ -231,11 +238,62 @@ async def hand_off(d: GatewayDeps, message: WebhookEvent, in_flight: InFlight) -
 InFlight = dict[tuple[str, str], "asyncio.Future[bool]"]
 
 
-async def _hand_off_once(d: GatewayDeps, message: WebhookEvent) -> web.Response:
-    rows = d.db.webhook_events
-    key = {"tenant": message.tenant, "event_id": message.event_id}
+class HandOffRows:
+    """What the receiver remembers of the events it handed off, read and written in groups.
+
+    Under a burst every delivery needs the same two round trips (is the event known? remember it), so
+    the deliveries waiting at one moment share them: one `find` per tenant, and one document for the
+    whole group (`event_ids`, indexed per element), which costs the database one insert instead of one
+    per event. The rows only spare Ironclad's retries a second publish; one piece of work per event id
+    is the importer's claim (R3), so two gateways remembering the same event is harmless.
+    """
+
+    def __init__(self, rows: Any, remember_days: float) -> None:
+        self._rows = rows
+        self._remember = timedelta(days=remember_days)
+        self.known: GroupedCalls[tuple[str, str], bool] = GroupedCalls(self._known)
+        self.remember: GroupedCalls[WebhookEvent, None] = GroupedCalls(self._remember_all)
+
+    async def _known(self, keys: list[tuple[str, str]]) -> list[bool]:
+        found: set[tuple[str, str]] = set()
+        for tenant, event_ids in _by_tenant(keys).items():
+            cursor = self._rows.find(
+                {"tenant": tenant, "event_ids": {"$in": event_ids}}, {"_id": 0, "event_ids": 1}
+            )
+            async for row in cursor:
+                found.update((tenant, event_id) for event_id in row["event_ids"])
+        return [key in found for key in keys]
+
+    async def _remember_all(self, events: list[WebhookEvent]) -> list[None]:
+        now = utcnow()
+        by_tenant = _by_tenant([(e.tenant, e.event_id) for e in events])
+        await self._rows.insert_many(
+            [
+                {
+                    "tenant": tenant,
+                    "event_ids": event_ids,
+                    "handed_off_at": now,
+                    "expires_at": now + self._remember,
+                }
+                for tenant, event_ids in by_tenant.items()
+            ],
+            ordered=False,
+        )
+        return [None] * len(events)
+
+
+def _by_tenant(keys: list[tuple[str, str]]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for tenant, event_id in keys:
+        ids = out.setdefault(tenant, [])
+        if event_id not in ids:
+            ids.append(event_id)
+    return out
+
+
+async def _hand_off_once(d: GatewayDeps, message: WebhookEvent, rows: HandOffRows) -> web.Response:
     try:
-        if await rows.find_one(key, {"_id": 1}) is not None:
+        if await rows.known.call((message.tenant, message.event_id)):
             WEBHOOKS.labels(outcome="deduplicated").inc()
             log.info("webhook_duplicate", tenant=message.tenant, event_id=message.event_id)
             return web.json_response({"status": "duplicate", "event_id": message.event_id})
@@ -255,20 +313,8 @@ async def _hand_off_once(d: GatewayDeps, message: WebhookEvent) -> web.Response:
         return _reject(
             503, "BROKER_UNAVAILABLE", "The event could not be handed off; retry later.", "rejected"
         )
-    now = utcnow()
     try:
-        await rows.insert_one(
-            {
-                **key,
-                "event": message.event,
-                "state": HANDED_OFF,
-                "received_at": message.received_at,
-                "handed_off_at": now,
-                "expires_at": now + timedelta(days=d.settings.webhook_dedupe_days),
-            }
-        )
-    except DuplicateKeyError:
-        pass  # a concurrent delivery of the same event recorded it first; both were handed off
+        await rows.remember.call(message)
     except PyMongoError as exc:
         # Published and confirmed: answer 200. A retry would at worst publish once more.
         log.warning("webhook_dedupe_insert_failed", error=repr(exc))
