@@ -88,8 +88,9 @@ class ImporterSettings(IroncladAccessSettings):
     # How often each replica looks for due work; the intervals above are what decides when it runs.
     scheduler_tick_seconds: float = Field(default=5.0, gt=0)
     run_supervisor_tick_seconds: float = Field(default=5.0, gt=0)
-    # Webhook events for one tenant arriving within this window become one incremental sync.
-    event_coalesce_seconds: float = Field(default=2.0, ge=0)
+    # Webhook events for one tenant arriving within this window become one incremental sync; events
+    # arriving while that sync runs wait for the next one, so a burst coalesces however short this is.
+    event_coalesce_seconds: float = Field(default=0.1, ge=0)
     public_base_url: str = "http://127.0.0.1:8080"
     # A running run whose counters have not moved for this long is recounted exactly from its rows
     # (repairs an increment lost to a crash between a slot's row and its counter).

@@ -73,10 +73,8 @@ class DeltaSync:
             if not changed:
                 continue
             RECORDS.labels(outcome="fetched").inc(len(changed))
-            run = await self._runs.create(tenant, RunKind.DELTA)
+            run = await self._runs.create_running(tenant, RunKind.DELTA, total=len(changed))
             run_id = str(run["_id"])
-            await self._runs.start(tenant, run_id)
-            await self._runs.plan(tenant, run_id, total=len(changed), pages_total=0)
             await self._hand_off.many(client, tenant, run_id, [(r["id"], r) for r in changed], stored)
             run_ids.append(run_id)
         if newest > cursor:

@@ -240,10 +240,8 @@ class EventHandlers:
                     ignored=targets.ignored,
                 )
                 return None
-            run = await self._runs.create(tenant, RunKind.WEBHOOK)
+            run = await self._runs.create_running(tenant, RunKind.WEBHOOK, total=len(record_ids))
             run_id = str(run["_id"])
-            await self._runs.start(tenant, run_id)
-            await self._runs.plan(tenant, run_id, total=len(record_ids), pages_total=0)
             log.info(
                 "webhook_sync_started",
                 tenant=tenant,

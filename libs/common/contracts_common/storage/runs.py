@@ -135,6 +135,22 @@ class Runs:
         await self._db.runs.insert_one(doc)
         return doc
 
+    async def create_running(self, tenant: str, kind: RunKind, *, total: int) -> Document:
+        """A run whose work is known when it starts (the records of webhook events or of a delta pass):
+        created running and planned in one insert, where an import needs three writes at three moments."""
+        doc = new_run_document(tenant, kind)
+        now = doc["created_at"]
+        doc.update(
+            status=RunStatus.RUNNING.value,
+            started_at=now,
+            total=total,
+            expected=total,
+            pages_total=0,
+            listing_complete=True,
+        )
+        await self._db.runs.insert_one(doc)
+        return doc
+
     async def get(self, tenant: str, run_id: str) -> Document | None:
         return await self._db.runs.find_one({"_id": run_id, "tenant": tenant})
 
