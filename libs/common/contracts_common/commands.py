@@ -66,16 +66,14 @@ async def start_reconcile(db: Database, broker: Broker, tenant: str) -> tuple[Do
     return run, True
 
 
-async def start_remap(
-    db: Database, broker: Broker, tenant: str, mapping_version: int, batch_size: int = 200
-) -> Document:
+async def start_remap(db: Database, broker: Broker, tenant: str, mapping_version: int) -> Document:
     runs = Runs(db)
     run = await runs.create(tenant, RunKind.REMAP)
     await _publish_or_fail(
         runs,
         broker,
         run,
-        RemapTask(tenant=tenant, run_id=run["_id"], mapping_version=mapping_version, batch_size=batch_size),
+        RemapTask(tenant=tenant, run_id=run["_id"], mapping_version=mapping_version),
     )
     return run
 

@@ -134,13 +134,17 @@ class FetchedBatch(Message):
 
 
 class RemapTask(Message):
-    """Re-map one batch of stored contracts with the tenant's current mapping, from their raw records."""
+    """Re-map stored contracts with the tenant's current mapping, from their raw records.
+
+    Without `record_ids` it plans the run: the mapper lists the tenant's contracts once and sends one
+    task per batch (REMAP_BATCH_SIZE), numbered by `batch`, naming its records.
+    """
 
     queue: ClassVar[str] = "mapper.remap"
     run_id: str
     mapping_version: int
-    after_record_id: str | None = None
-    batch_size: int = Field(default=200, ge=1, le=5000)
+    batch: int | None = Field(default=None, ge=0)
+    record_ids: list[str] | None = Field(default=None, max_length=5000)
 
 
 MESSAGE_TYPES: tuple[type[Message], ...] = (

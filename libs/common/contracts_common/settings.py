@@ -101,4 +101,4 @@ class ImporterSettings(IroncladAccessSettings):
 
 
 class MapperSettings(SharedSettings):
-    remap_batch_size: int = Field(default=200, ge=1, le=5000)
+    remap_batch_size: int = Field(default=500, ge=1, le=5000)

@@ -13,12 +13,14 @@ from mapper.handlers import RecordHandlers
 
 
 def build_handlers(runtime: Runtime) -> RecordHandlers:
+    assert isinstance(runtime.settings, MapperSettings)
     return RecordHandlers(
         db=runtime.db,
         broker=runtime.broker,
         runs=Runs(runtime.db),
         contracts=Contracts(runtime.db),
         mappings=MappingCache(Mappings(runtime.db)),
+        remap_batch_size=runtime.settings.remap_batch_size,
     )
 
 

@@ -46,9 +46,17 @@ def unstorable(record: dict[str, Any]) -> str | None:
 
 class RecordHandlers:
     def __init__(
-        self, *, db: Database, broker: Broker, runs: Runs, contracts: Contracts, mappings: MappingCache
+        self,
+        *,
+        db: Database,
+        broker: Broker,
+        runs: Runs,
+        contracts: Contracts,
+        mappings: MappingCache,
+        remap_batch_size: int,
     ) -> None:
         self._db = db
+        self._remap_batch_size = remap_batch_size
         self._broker = broker
         self._runs = runs
         self._contracts = contracts
@@ -121,46 +129,78 @@ class RecordHandlers:
         await close_if_counted(self._broker, run)
 
     async def remap(self, task: RemapTask, delivery: Delivery) -> None:
-        """Re-map one batch from the stored raw records; the next batch is chained as its own message."""
+        """Plan a re-map (a task without records), or re-map one planned batch."""
+        if task.record_ids is None:
+            await self._plan_remap(task)
+        else:
+            await self._remap_batch(task, task.record_ids)
+
+    async def _plan_remap(self, task: RemapTask) -> None:
+        """List the tenant's contracts once (their ids only) and send one task per batch.
+
+        Batches name their records, so each is read by equality on the (tenant, ironclad.id) index and
+        every batch can go to any mapper replica at once. Planning again (a redelivery) sends the same
+        batches, which count once. Contracts stored after the listing are mapped with the new mapping
+        when they are written.
+        """
         run = await self._runs.start(task.tenant, task.run_id)
-        if run is None:
+        if run is None or await self._superseded(task):
             return
+        ids = [
+            d["ironclad"]["id"]
+            async for d in self._db.contracts.find({"tenant": task.tenant}, {"_id": 0, "ironclad.id": 1})
+        ]
+        size = self._remap_batch_size
+        batches = [ids[i : i + size] for i in range(0, len(ids), size)]
+        await self._runs.plan(task.tenant, task.run_id, total=len(ids), pages_total=0)
+        for number, record_ids in enumerate(batches):
+            await self._broker.publish_with_retry(
+                task.model_copy(update={"batch": number, "record_ids": record_ids})
+            )
+        if not batches:
+            await self._runs.try_finish(task.tenant, task.run_id)
+
+    async def _superseded(self, task: RemapTask) -> bool:
+        mapping = await self._mappings.get(task.tenant, at_least=task.mapping_version)
+        if mapping.version == task.mapping_version:
+            return False
+        # A newer mapping superseded this one; its own run re-maps everything.
+        await self._runs.finish(
+            task.tenant, task.run_id, status=RunStatus.SUCCEEDED, error="superseded by a newer mapping"
+        )
+        return True
+
+    async def _remap_batch(self, task: RemapTask, record_ids: list[str]) -> None:
+        """One read, one bulk write and one count for the batch.
+
+        Each contract re-mapped by this run is marked with it (`remapped_by`), so a redelivered batch
+        splits into updated and unchanged exactly as the first delivery did and its two weighted
+        counting rows are refused as already counted, however far the first delivery got.
+        """
         mapping = await self._mappings.get(task.tenant, at_least=task.mapping_version)
         if mapping.version != task.mapping_version:
-            # A newer mapping superseded this one; its own run re-maps everything.
-            await self._runs.finish(
-                task.tenant, task.run_id, status=RunStatus.SUCCEEDED, error="superseded by a newer mapping"
-            )
-            return
-        if run["pages_total"] is None:
-            total = await self._db.contracts.count_documents({"tenant": task.tenant})
-            await self._runs.plan(
-                task.tenant, task.run_id, total=total, pages_total=0, listing_complete=False
-            )
-        query: dict[str, Any] = {"tenant": task.tenant}
-        if task.after_record_id:
-            query["ironclad.id"] = {"$gt": task.after_record_id}
+            return  # the planning task finished the run as superseded
         batch = [
             d
-            async for d in self._db.contracts.find(query, {"raw": 1, "mapping_version": 1, "ironclad.id": 1})
-            .sort("ironclad.id", 1)
-            .limit(task.batch_size)
-        ]
-        if len(batch) == task.batch_size:
-            # The next batch goes out before this one is written, so a second consumer (or this one,
-            # prefetching) reads and maps it while this one writes.
-            await self._broker.publish_with_retry(
-                task.model_copy(update={"after_record_id": batch[-1]["ironclad"]["id"]})
+            async for d in self._db.contracts.find(
+                {"tenant": task.tenant, "ironclad.id": {"$in": record_ids}},
+                {"raw": 1, "mapping_version": 1, "remapped_by": 1, "field_errors": 1},
             )
+        ]
         updates: list[UpdateOne] = []
-        unchanged = mapping_errors = 0
+        updated = unchanged = mapping_errors = 0
         for doc in batch:
             if doc.get("mapping_version") == mapping.version:
-                unchanged += 1
+                if doc.get("remapped_by") == task.run_id:
+                    updated += 1
+                    mapping_errors += len(doc.get("field_errors") or [])
+                else:
+                    unchanged += 1
                 continue
             result = mapping.compiled.apply(doc["raw"])
             errors = [error_dict(e) for e in result.errors]
             mapping_errors += len(errors)
+            updated += 1
             updates.append(
                 UpdateOne(
                     {"_id": doc["_id"], "mapping_version": {"$ne": mapping.version}},
@@ -169,23 +209,20 @@ class RecordHandlers:
                             "fields": result.fields,
                             "field_errors": errors,
                             "mapping_version": mapping.version,
+                            "remapped_by": task.run_id,
                         }
                     },
                 )
             )
         if updates:
             await self._db.contracts.bulk_write(updates, ordered=False)
-        # One counting row per outcome and batch (weighted), not one per contract: a redelivered batch
-        # is still counted once, with two rows instead of two hundred.
-        key = f"remap:{task.after_record_id or ''}"
+        # A contract erased since the listing (only a tenant's erasure does that) has nothing to write.
+        missing = len(record_ids) - len(batch)
+        key = f"remap:{task.batch}"
         counted = [
-            Counted(
-                f"{key}:updated", Outcome.UPDATED, None, mapping_errors=mapping_errors, weight=len(updates)
-            ),
+            Counted(f"{key}:updated", Outcome.UPDATED, None, mapping_errors=mapping_errors, weight=updated),
             Counted(f"{key}:unchanged", Outcome.UNCHANGED, None, weight=unchanged),
+            Counted(f"{key}:missing", Outcome.SKIPPED_STALE, None, weight=missing),
         ]
-        counted = [c for c in counted if c.weight]
-        await self._runs.count(task.tenant, task.run_id, counted)
-        if len(batch) < task.batch_size:
-            await self._runs.mark_listing_complete(task.tenant, task.run_id)
-            await self._runs.try_finish(task.tenant, task.run_id)
+        # Counting the last batch finishes the run (the plan is stored before any batch is sent).
+        await self._runs.count(task.tenant, task.run_id, [c for c in counted if c.weight])

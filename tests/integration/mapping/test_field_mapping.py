@@ -158,3 +158,37 @@ async def test_custom_target_fields_can_be_mapped(
     assert (await api.wait_run("acme", saved.body["remap_run_id"]))["status"] == "succeeded"
     for contract in await api.all_contracts("acme"):
         assert contract["fields"]["deal_code"] == contract["ironclad"]["ironcladId"]
+
+
+async def test_a_remap_batch_delivered_again_is_counted_once(
+    api: AdminApi, workers: None, sim: Any, company: dict[str, Any], stack: Any, monkeypatch: Any
+) -> None:
+    """R16 for re-maps: the batch's contracts carry the run that re-mapped them, so a redelivery
+    (here: the same batch handled once more after it was counted) splits them as the first did."""
+    from contracts_common.messages import RemapTask
+    from contracts_common.messaging import Delivery
+    from contracts_common.runtime import connected
+    from contracts_common.settings import MapperSettings
+    from mapper.bootstrap import build_handlers
+
+    await _imported(api, sim, company, 7)
+    rules = [{"source": "name", "target": "title", "transform": {"kind": "case", "mode": "upper"}}]
+    answer = await api.call("PUT", MAPPING, {"rules": rules})
+    assert answer.status == 200, answer.body
+    run_id = answer.body["remap_run_id"]
+    remap = await api.wait_run("acme", run_id)
+    assert (remap["status"], remap["updated"], remap["unchanged"], remap["fetched"]) == ("succeeded", 7, 0, 7)
+    contracts = await api.all_contracts("acme")
+    again = RemapTask(
+        tenant="acme",
+        run_id=run_id,
+        mapping_version=answer.body["version"],
+        batch=0,
+        record_ids=[c["ironclad"]["id"] for c in contracts],
+    )
+    stack.apply_env(monkeypatch)
+    async with connected(MapperSettings(), "mapper") as runtime:  # type: ignore[call-arg]
+        await build_handlers(runtime).remap(again, Delivery(message_id="again", delivery_count=2))
+    after = await api.wait_run("acme", run_id)
+    assert (after["updated"], after["unchanged"], after["fetched"]) == (7, 0, 7)
+    assert await api.all_contracts("acme") == contracts
