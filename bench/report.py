@@ -544,7 +544,7 @@ def caveats(data: dict[str, Any]) -> list[str]:
         out.append(
             "The pipeline is slower than the naive loop on this machine. Probable causes, not verified: its"
             " per-record durable"
-            " bookkeeping (exactly-once run counting, broker hand-off with confirms, GridFS de-duplication"
+            " bookkeeping (exactly-once run counting, broker publishes with confirms, GridFS de-duplication"
             " look-ups) costs more database round trips than a bare update_one, and on a slow,"
             " single-machine database that cost is not hidden by concurrency."
         )

@@ -120,5 +120,6 @@ case "${1:-}" in
   url) url ;;
   stop-node) stop_node "$2" ;;
   start-node) start_node "$2" ;;
-  *) echo "usage: $0 start|stop|status|url|stop-node N|start-node N" >&2; exit 2 ;;
+  ctl) shift; ctl 1 "$@" ;;  # rabbitmqctl against the test cluster (never the machine's broker)
+  *) echo "usage: $0 start|stop|status|url|stop-node N|start-node N|ctl ARGS..." >&2; exit 2 ;;
 esac

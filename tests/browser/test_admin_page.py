@@ -165,7 +165,8 @@ async def test_admin_page_click_through(
     await expect(popup).to_have_url(re.compile(r"^blob:http://127\.0\.0\.1:\d+/"))
     await popup.close()
 
-    # Field Mapping: change the title rule to upper case, preview, see an error beside a bad rule, save.
+    # Field Mapping: change the title rule to lower case through the transform's typed parameter,
+    # preview, see an error beside a bad rule, save.
     await page.get_by_role("tab", name="Field Mapping").click()
     title_rule = page.locator("#rules-table tr.rule-row[data-target=title]")
     await expect(title_rule).to_have_count(1)
@@ -173,14 +174,17 @@ async def test_admin_page_click_through(
     await shots.take("mapping-suggested")
     await assert_accessible(page, "the Field Mapping tab")
     await title_rule.locator("[data-role=kind]").select_option("case")
-    await expect(title_rule.locator("[data-role=params]")).to_have_value('{"mode": "upper"}')
+    mode = title_rule.locator("select[data-param=mode]")
+    await expect(mode).to_have_value("upper")  # prefilled: a case transform needs its mode
+    await expect(mode.locator("option")).to_have_text(["upper", "lower", "title"])  # from the model
+    await mode.select_option("lower")
     await expect(title_rule).to_contain_text("Changed from the suggestion")
     await page.get_by_role("button", name="Preview").click()
     await expect(page.locator("#preview-box th[data-record-id]")).to_have_count(5)
     await expect(page.locator("#preview-summary")).to_contain_text("5 sample contracts")
     first_title = (await page.locator("#preview-box tr[data-field=title] td").first.inner_text()).strip()
     assert first_title
-    assert first_title == first_title.upper(), first_title
+    assert first_title == first_title.lower(), first_title
     await shots.take("mapping", docs=True)
     if os.environ.get("ADMIN_DOCS_SCREENSHOTS") == "1":
         preview = page.locator("#preview-box")
@@ -203,6 +207,17 @@ async def test_admin_page_click_through(
     await new_rule.get_by_role("button", name="Remove rule").click()
     await page.get_by_role("button", name="Save mapping").click()
     await expect(page.locator("#mapping-saved")).to_contain_text("Mapping saved as version")
+    stored = await page.evaluate(
+        """async (tenant) => {
+            const token = sessionStorage.getItem("contracts-ai-admin-token");
+            const answer = await fetch(`/api/v1/tenants/${tenant}/field-mapping`,
+                {headers: {Authorization: `Bearer ${token}`}});
+            return answer.json();
+        }""",
+        TENANT,
+    )
+    title_rules = [r for r in stored["rules"] if r["target"] == "title"]
+    assert [r["transform"] for r in title_rules] == [{"kind": "case", "mode": "lower"}], title_rules
 
     # Automatic Sync.
     await page.get_by_role("tab", name="Ironclad").click()

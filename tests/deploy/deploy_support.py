@@ -161,8 +161,32 @@ def _key(doc: Doc) -> tuple[str, str]:
 CLUSTER_SCOPED = {"Namespace", "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition"}
 
 
+# What render_minimal understands; anything else in a kustomization is refused, not skipped, so the
+# manifests validated below are the ones kubectl would render.
+KUSTOMIZATION_KEYS = {
+    "apiVersion", "kind", "resources", "secretGenerator", "configMapGenerator", "patches", "labels",
+    "namespace", "images", "generatorOptions",
+}  # fmt: skip
+GENERATOR_KEYS = {"name", "envs", "literals", "behavior", "type"}
+PATCH_KEYS = {"path", "patch", "target"}
+
+
+def _refuse_unknown(where: str, found: Any, known: set[str]) -> None:
+    unknown = set(found) - known
+    if unknown:
+        raise NotImplementedError(f"render_minimal does not understand {where} {sorted(unknown)}")
+
+
 def render_minimal(root: Path) -> list[Doc]:
     kust = load_yaml_docs(root / "kustomization.yaml")[0]
+    _refuse_unknown(f"{root}/kustomization.yaml keys", kust, KUSTOMIZATION_KEYS)
+    # Generated names are never suffixed here: only kustomizations that ask for that are understood.
+    if kust.get("generatorOptions", {"disableNameSuffixHash": True}) != {"disableNameSuffixHash": True}:
+        raise NotImplementedError(f"render_minimal adds no name suffix: {kust['generatorOptions']}")
+    for gen in kust.get("secretGenerator", []) + kust.get("configMapGenerator", []):
+        _refuse_unknown(f"generator {gen.get('name')} keys", gen, GENERATOR_KEYS)
+    for patch in kust.get("patches", []):
+        _refuse_unknown("patch keys", patch, PATCH_KEYS)
     docs: list[Doc] = []
     for res in kust.get("resources", []):
         target = (root / res).resolve()

@@ -444,3 +444,11 @@ def test_mongodb_is_an_operator_replica_set(rendered: list[Doc]) -> None:
     db = _config_maps(rendered)["contracts-shared-config"]["MONGODB_DATABASE"]
     (user,) = spec["users"]
     assert {"name": "readWrite", "db": db} in user["roles"]
+
+
+def test_minimal_renderer_refuses_what_it_does_not_understand(tmp_path: Path) -> None:
+    """Guard: a kustomization key the minimal renderer cannot apply fails the render instead of being
+    skipped (which would validate manifests other than those kubectl renders)."""
+    (tmp_path / "kustomization.yaml").write_text("resources: []\nreplicas:\n- name: x\n  count: 2\n")
+    with pytest.raises(NotImplementedError, match="replicas"):
+        render_minimal(tmp_path)

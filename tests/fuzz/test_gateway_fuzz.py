@@ -1,7 +1,9 @@
 """R18: schema-driven fuzzing of the gateway's OpenAPI document (schemathesis).
 
-For generated valid and invalid requests: never a 5xx, every 4xx is our error shape with a code and a
-sentence, and a rejected request stores nothing (every collection keeps its document count).
+For generated valid and invalid requests: never a 5xx, every answer conforms to the document (its
+status is documented for the operation, and its content type and body match the schema given there),
+every 4xx is our error shape with a code and a sentence, and a rejected request stores nothing (every
+collection keeps its document count).
 """
 
 from __future__ import annotations
@@ -15,6 +17,11 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from gateway.openapi import openapi_document
 from tests.support.api import AdminApi
@@ -33,6 +40,7 @@ WATCHED = (
 )
 MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
 EXAMPLES = 12
+CONFORMANCE = [status_code_conformance, content_type_conformance, response_schema_conformance]
 
 
 def _counts(db: Any) -> dict[str, int]:
@@ -70,6 +78,7 @@ def _fuzz(base_url: str, stack: Stack) -> dict[str, int]:
                         status = response.status_code
                         where = f"{case.method} {case.formatted_path} -> {status}: {response.text[:300]}"
                         assert status < 500, where
+                        case.validate_response(response, checks=CONFORMANCE)
                         if 400 <= status < 500:
                             seen["4xx"] += 1
                             if case.path.startswith("/api/"):

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
-from pymongo.errors import DuplicateKeyError
-
 from contracts_common.messages import ListingDone, RemapTask, RunKind, StartRun
 from contracts_common.messaging import Broker
 from contracts_common.storage.database import Database, Document
+from contracts_common.storage.leases import Leases
 from contracts_common.storage.runs import ACTIVE, Runs, awaiting_close
-from contracts_common.timeutil import utcnow
 
+RECONCILE_LEASE = "reconcile"
 # A reconciliation that has not ended after this long no longer blocks the next one.
-RECONCILE_LEASE = timedelta(hours=6)
+RECONCILE_LEASE_SECONDS = 6 * 3600.0
 
 
 async def start_import(db: Database, broker: Broker, tenant: str, max_contracts: int | None) -> Document:
@@ -31,32 +28,22 @@ async def start_import(db: Database, broker: Broker, tenant: str, max_contracts:
 async def start_reconcile(db: Database, broker: Broker, tenant: str) -> tuple[Document, bool]:
     """Start a reconciliation unless one is active for the tenant; returns (run, started).
 
-    One per tenant across gateway replicas and schedulers: a lease row names the run holding it, and it
-    changes hands only by compare-and-set on the previous holder.
+    One per tenant across gateway replicas and schedulers: the tenant's `reconcile` lease names the run
+    holding it, and changes hands only by compare-and-set on the lease that was read (see Leases).
     """
-    runs = Runs(db)
-    key = f"{tenant}:reconcile"
-    now = utcnow()
-    lease = await db.leases.find_one({"_id": key})
-    if lease is not None and lease["expires_at"] > now:
-        holder = await runs.get(tenant, lease["run_id"])
+    runs, leases = Runs(db), Leases(db)
+    lease = await leases.current(tenant, RECONCILE_LEASE)
+    if lease is not None and lease.live():
+        holder = await runs.get(tenant, lease.owner)
         if holder is not None and holder["status"] in ACTIVE:
             return holder, False
     run = await runs.create(tenant, RunKind.RECONCILE)
-    row = {"tenant": tenant, "name": "reconcile", "run_id": run["_id"], "expires_at": now + RECONCILE_LEASE}
-    won = True
-    if lease is None:
-        try:
-            await db.leases.insert_one({"_id": key, **row})
-        except DuplicateKeyError:
-            won = False
-    else:
-        result = await db.leases.update_one({"_id": key, "run_id": lease["run_id"]}, {"$set": row})
-        won = result.modified_count == 1
-    if not won:
+    if not await leases.acquire(
+        tenant, RECONCILE_LEASE, RECONCILE_LEASE_SECONDS, owner=run["_id"], replacing=lease
+    ):
         await db.runs.delete_one({"_id": run["_id"]})
-        current = await db.leases.find_one({"_id": key})
-        holder = await runs.get(tenant, current["run_id"]) if current else None
+        current = await leases.current(tenant, RECONCILE_LEASE)
+        holder = await runs.get(tenant, current.owner) if current else None
         if holder is None:
             raise RuntimeError("reconciliation lease lost to a run that does not exist")
         return holder, False

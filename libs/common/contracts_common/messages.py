@@ -99,7 +99,7 @@ class DocumentFailure(BaseModel):
 
 
 class FetchedItem(BaseModel):
-    """A fresh Ironclad record, its documents already in GridFS, and its place (`slot`) in the run."""
+    """A fetched Ironclad record, its documents already in GridFS, and its place (`slot`) in the run."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     slot: str = Field(min_length=1)
@@ -121,7 +121,7 @@ class UnchangedItem(BaseModel):
 
 
 class FetchedBatch(Message):
-    """The unit of work between importer and mapper: a page (or a webhook sync) of fresh records.
+    """The unit of work between importer and mapper: a page (or a webhook sync) of fetched records.
 
     The mapper stores a batch with one bulk write and counts it with one counter update; each slot is
     counted once per run however often the batch is redelivered.

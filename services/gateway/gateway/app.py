@@ -9,12 +9,10 @@ import structlog
 from aiohttp import web
 
 from contracts_common.health import add_probe_routes
-from gateway.api import automatic_sync, connection, contracts, mapping, runs, schema, writeback
 from gateway.auth import admin_auth_middleware
 from gateway.deps import DEPS, GatewayDeps
 from gateway.errors import Handler, error_middleware
-from gateway.openapi import openapi_document
-from gateway.webhooks import receiver
+from gateway.openapi import all_apis, openapi_document
 
 ADMIN_DIR = Path(__file__).parent / "admin" / "static"
 
@@ -47,17 +45,8 @@ def create_app(d: GatewayDeps) -> web.Application:
         return {"broker": d.broker.is_ready(), "database": await d.db.ping()}
 
     add_probe_routes(app, readiness)
-    for table in (
-        connection.routes,
-        runs.routes,
-        contracts.routes,
-        mapping.routes,
-        schema.routes,
-        automatic_sync.routes,
-        writeback.routes,
-        receiver.routes,
-    ):
-        app.router.add_routes(table)
+    for api in all_apis():
+        app.router.add_routes(api.routes)
 
     async def openapi(_: web.Request) -> web.Response:
         return web.json_response(openapi_document())

@@ -10,18 +10,15 @@ import structlog
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
+from contracts_common.problems import Problem
+
 log = structlog.get_logger(__name__)
 
 T = TypeVar("T", bound=BaseModel)
 
 
-class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str, details: dict[str, Any] | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.details = details or {}
+class ApiError(Problem):
+    """A problem found while answering an admin call."""
 
 
 def error_response(
@@ -70,6 +67,18 @@ async def parse_body(request: web.Request, model: type[T]) -> T:
         raise invalid_body(exc) from exc
 
 
+def parse_query(request: web.Request, model: type[T]) -> T:
+    """The query string as `model` (its fields are the documented parameters); 400 naming the field."""
+    try:
+        return model.model_validate(dict(request.query))
+    except ValidationError as exc:
+        first = exc.errors(include_url=False, include_input=False)[0]
+        name = ".".join(str(p) for p in first["loc"]) or "query"
+        raise ApiError(
+            400, "INVALID_PARAM", f"The query parameter {name} is invalid: {first['msg']}.", {"field": name}
+        ) from exc
+
+
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -77,7 +86,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
-    except ApiError as exc:
+    except Problem as exc:
         return error_response(exc.status, exc.code, exc.message, exc.details)
     except web.HTTPRequestEntityTooLarge:
         return error_response(413, "BODY_TOO_LARGE", "The request body is too large.")

@@ -1,178 +1,261 @@
-"""The gateway's OpenAPI 3.1 document, served at /api/v1/openapi.json.
+"""The gateway's routes and its OpenAPI 3.1 document, from one declaration per operation.
 
-Request bodies reuse the pydantic models the handlers validate with, so the document cannot drift from
-what the API accepts. Modules that add endpoints contribute their `OPENAPI_PATHS`.
+Each API module declares its operations on an `Api` (path, summary, request body model, query model,
+response model per status). The same declaration registers the aiohttp route and describes it in the
+document served at /api/v1/openapi.json, and `respond` writes every answer through its response model,
+so what is documented is what is sent: there are no hand-written schemas to drift.
 """
 
 from __future__ import annotations
 
-import importlib
+import re
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
-from gateway.api.connection import ConnectRequest
-from gateway.api.mapping import CustomFieldsBody, MappingBody, PreviewBody
-from gateway.api.runs import ImportRequest
+from aiohttp import web
+from pydantic import BaseModel, TypeAdapter
 
-TENANT = {
-    "name": "tenant",
-    "in": "path",
-    "required": True,
-    "schema": {"type": "string", "pattern": "^[a-z0-9][a-z0-9-]{0,62}$"},
+from contracts_common.mapping import MappingRule, RuleError
+from gateway.models import ErrorBody
+
+TENANT_PATTERN = "^[a-z0-9][a-z0-9-]{0,62}$"
+REF = "#/components/schemas/{model}"
+# What any admin call may answer besides its success: bad input, token, missing things, conflicts,
+# Ironclad or our dependencies unavailable.
+ADMIN_ERRORS = (400, 401, 404, 409, 413, 415, 422, 502, 503)
+ERROR_DESCRIPTIONS = {
+    400: "malformed request",
+    401: "missing or wrong admin token (or, for webhooks, signature)",
+    404: "no such resource",
+    409: "conflicts with the current state",
+    410: "gone",
+    413: "body too large",
+    415: "not JSON",
+    422: "invalid input, or refused by Ironclad",
+    502: "Ironclad failed",
+    503: "a dependency is unavailable; retry later",
 }
-ERROR_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["error"],
-    "properties": {
-        "error": {
-            "type": "object",
-            "required": ["code", "message"],
-            "properties": {
-                "code": {"type": "string"},
-                "message": {"type": "string"},
-                "details": {"type": "object"},
-            },
-        }
-    },
-}
-ERROR = {
-    "description": "error",
-    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
-}
-JSON_OK = {"description": "ok", "content": {"application/json": {"schema": {"type": "object"}}}}
-JSON_LIST = {"description": "ok", "content": {"application/json": {"schema": {"type": "array"}}}}
+
+# Named in other schemas without being a body themselves: a rule (mapping bodies keep rules as given,
+# to answer every problem with its index) and a rule's problem (INVALID_MAPPING's details.rules).
+DOCUMENTED_MODELS: tuple[type[BaseModel], ...] = (MappingRule, RuleError)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def _body(model: Any, required: bool = True) -> dict[str, Any]:
-    return {"required": required, "content": {"application/json": {"schema": model.model_json_schema()}}}
+class Binary:
+    """A response that is bytes, not JSON (a stored document)."""
 
 
-def _op(
-    summary: str,
-    *,
-    tenant: bool = True,
-    ok: str = "200",
-    body: Any = None,
-    params: list[Any] | None = None,
-    ok_response: dict[str, Any] | None = None,
-    body_required: bool = True,
-) -> dict[str, Any]:
-    op: dict[str, Any] = {
-        "summary": summary,
-        "security": [{"bearer": []}],
-        "parameters": ([TENANT] if tenant else []) + (params or []),
-        "responses": {
-            ok: ok_response or JSON_OK,
-            "400": ERROR,
-            "401": ERROR,
-            "404": ERROR,
-            "409": ERROR,
-            "422": ERROR,
-            "502": ERROR,
-            "503": ERROR,
-        },
-    }
-    if body is not None:
-        op["requestBody"] = _body(body, body_required)
-    return op
+class Text:
+    """A plain-text response (Prometheus metrics)."""
 
 
-def _q(name: str, schema: dict[str, Any]) -> dict[str, Any]:
-    return {"name": name, "in": "query", "required": False, "schema": schema}
+class Html:
+    """An HTML page (the admin page)."""
 
 
-def _p(name: str) -> dict[str, Any]:
-    return {"name": name, "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}}
+@dataclass(frozen=True)
+class Header:
+    name: str
+    description: str = ""
 
 
-T = "/api/v1/tenants/{tenant}"
+@dataclass(frozen=True)
+class Operation:
+    method: str
+    path: str
+    summary: str
+    description: str
+    tag: str
+    responses: dict[int, Any]
+    body: type[BaseModel] | None = None
+    body_required: bool = True
+    body_media: str = "application/json"
+    query: type[BaseModel] | None = None
+    errors: tuple[int, ...] = ADMIN_ERRORS
+    admin: bool = True
+    headers: tuple[Header, ...] = ()
 
-CORE_PATHS: dict[str, Any] = {
-    "/api/v1/ironclad/scopes": {
-        "get": _op("The Ironclad scopes we use", tenant=False, ok_response=JSON_LIST)
-    },
-    "/api/v1/contract-fields": {
-        "get": _op("Contracts AI's target fields", tenant=False, ok_response=JSON_LIST)
-    },
-    f"{T}/ironclad/connection": {
-        "put": _op("Connect (or reconnect) to Ironclad", body=ConnectRequest),
-        "get": _op("The connection, never the secret"),
-        "delete": _op("Disconnect; imported contracts remain"),
-    },
-    f"{T}/ironclad/imports": {
-        "post": _op("Start an import", ok="202", body=ImportRequest, body_required=False)
-    },
-    f"{T}/ironclad/reconcile": {"post": _op("Start a reconciliation now", ok="202")},
-    f"{T}/ironclad/runs": {
-        "get": _op(
-            "Sync runs",
-            params=[
-                _q("limit", {"type": "integer", "minimum": 1, "maximum": 200}),
-                _q("kind", {"type": "string"}),
-            ],
+
+@dataclass
+class Api:
+    """The operations of one API module, and their aiohttp routes."""
+
+    tag: str
+    routes: web.RouteTableDef = field(default_factory=web.RouteTableDef)
+    operations: list[Operation] = field(default_factory=list)
+
+    def __call__(
+        self,
+        method: str,
+        path: str,
+        *,
+        summary: str,
+        responses: dict[int, Any],
+        description: str = "",
+        body: type[BaseModel] | None = None,
+        body_required: bool = True,
+        body_media: str = "application/json",
+        query: type[BaseModel] | None = None,
+        errors: tuple[int, ...] = ADMIN_ERRORS,
+        admin: bool = True,
+        headers: tuple[Header, ...] = (),
+        route: bool = True,
+    ) -> Callable[[Handler], Handler]:
+        """Declare an operation; with `route=False` it is only documented (its route is added elsewhere,
+        e.g. the probes every service shares)."""
+        operation = Operation(
+            method=method.lower(),
+            path=path,
+            summary=summary,
+            description=description,
+            tag=self.tag,
+            responses=responses,
+            body=body,
+            body_required=body_required,
+            body_media=body_media,
+            query=query,
+            errors=errors,
+            admin=admin,
+            headers=headers,
         )
-    },
-    f"{T}/ironclad/runs/{{run_id}}": {"get": _op("One run", params=[_p("run_id")])},
-    f"{T}/ironclad/fields": {
-        "get": _op("Ironclad's record types and properties", params=[_q("refresh", {"type": "boolean"})])
-    },
-    f"{T}/contract-fields": {
-        "get": _op("Target fields including the tenant's custom ones", ok_response=JSON_LIST)
-    },
-    f"{T}/contract-fields/custom": {
-        "put": _op("Replace the tenant's custom target fields", body=CustomFieldsBody)
-    },
-    f"{T}/field-mapping": {
-        "get": _op("The current field mapping"),
-        "put": _op("Store a new mapping version and re-map stored contracts", body=MappingBody),
-    },
-    f"{T}/field-mapping/preview": {"post": _op("What a mapping makes of stored contracts", body=PreviewBody)},
-    f"{T}/field-mapping/suggestions": {"get": _op("Rules suggested from Ironclad's schema, with reasons")},
-    f"{T}/contracts": {
-        "get": _op(
-            "Imported contracts",
-            params=[
-                _q("limit", {"type": "integer", "minimum": 1, "maximum": 500}),
-                _q("cursor", {"type": "string"}),
-                _q("q", {"type": "string"}),
-            ],
-        )
-    },
-    f"{T}/contracts/{{contract_id}}": {
-        "get": _op("One contract (by our id, the Ironclad record id or IC-n)", params=[_p("contract_id")])
-    },
-    f"{T}/contracts/{{contract_id}}/attachments/{{key}}": {
-        "get": _op(
-            "A stored document's bytes",
-            params=[_p("contract_id"), _p("key")],
-            ok_response={"description": "the document", "content": {"application/octet-stream": {}}},
-        )
-    },
-}
 
-PROBES: dict[str, Any] = {
-    "/healthz": {"get": {"summary": "liveness", "responses": {"200": JSON_OK}}},
-    "/readyz": {
-        "get": {"summary": "readiness: broker and database", "responses": {"200": JSON_OK, "503": JSON_OK}}
-    },
-    "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {"200": {"description": "text"}}}},
-}
+        def register(handler: Handler) -> Handler:
+            self.operations.append(operation)
+            if route:
+                self.routes.route(method.upper(), path)(handler)
+            return handler
 
-CONTRIBUTORS = ("gateway.api.automatic_sync", "gateway.webhooks.receiver", "gateway.api.writeback")
+        return register
 
 
 @cache
-def openapi_document() -> dict[str, Any]:
-    paths: dict[str, Any] = {**CORE_PATHS}
-    for module_name in CONTRIBUTORS:
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError:
-            continue
-        for attr in ("OPENAPI_PATHS", "WEBHOOK_OPENAPI_PATHS"):
-            for path, item in getattr(module, attr, {}).items():
-                paths.setdefault(path, {}).update(item)
-    paths.update(PROBES)
+def _adapter(shape: Any) -> TypeAdapter[Any]:
+    return TypeAdapter(shape)
+
+
+def respond(shape: Any, data: Any, status: int = 200) -> web.Response:
+    """Answer `data` as `shape` (a response model, or e.g. `list[Model]`): validated, then dumped."""
+    adapter = _adapter(shape)
+    return web.json_response(adapter.dump_python(adapter.validate_python(data), mode="json"), status=status)
+
+
+class _Schemas:
+    """Component schemas gathered while the document is built, each under its model's name."""
+
+    def __init__(self) -> None:
+        self.components: dict[str, Any] = {}
+
+    def of(self, shape: Any, mode: str) -> dict[str, Any]:
+        generated = _adapter(shape).json_schema(ref_template=REF, mode=mode)  # type: ignore[arg-type]
+        schema: dict[str, Any] = _named(generated)
+        self.components.update(schema.pop("$defs", {}))
+        if isinstance(shape, type) and issubclass(shape, BaseModel):
+            self.components[shape.__name__] = schema
+            return {"$ref": REF.format(model=shape.__name__)}
+        return schema
+
+
+def _named(schema: Any) -> Any:
+    """`{"x-model": Name}` (a model named in a hand-typed field's schema) as its component reference."""
+    if isinstance(schema, dict):
+        if set(schema) == {"x-model"}:
+            return {"$ref": REF.format(model=schema["x-model"])}
+        return {key: _named(value) for key, value in schema.items()}
+    if isinstance(schema, list):
+        return [_named(item) for item in schema]
+    return schema
+
+
+def _path_parameters(path: str) -> list[dict[str, Any]]:
+    out = []
+    for name in re.findall(r"{(\w+)}", path):
+        pattern = {"pattern": TENANT_PATTERN} if name == "tenant" else {"minLength": 1}
+        out.append({"name": name, "in": "path", "required": True, "schema": {"type": "string", **pattern}})
+    return out
+
+
+def _query_parameters(model: type[BaseModel] | None, schemas: _Schemas) -> list[dict[str, Any]]:
+    if model is None:
+        return []
+    schema = _adapter(model).json_schema(ref_template=REF)
+    schemas.components.update(schema.get("$defs", {}))
+    return [
+        {
+            "name": name,
+            "in": "query",
+            "required": info.is_required(),
+            "schema": schema["properties"][name],
+            **({"description": info.description} if info.description else {}),
+        }
+        for name, info in model.model_fields.items()
+    ]
+
+
+def _response(status: int, shape: Any, schemas: _Schemas) -> dict[str, Any]:
+    if shape is None:
+        return {"description": "no body"}
+    if shape is Binary:
+        return {
+            "description": "the bytes, with their content type",
+            "content": {
+                "*/*": {"schema": {"type": "string", "contentMediaType": "application/octet-stream"}}
+            },
+        }
+    if shape is Text:
+        return {"description": "text", "content": {"text/plain": {"schema": {"type": "string"}}}}
+    if shape is Html:
+        return {"description": "a page", "content": {"text/html": {"schema": {"type": "string"}}}}
+    return {
+        "description": "ok" if status < 400 else ERROR_DESCRIPTIONS.get(status, "error"),
+        "content": {"application/json": {"schema": schemas.of(shape, "serialization")}},
+    }
+
+
+def _operation(op: Operation, schemas: _Schemas) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "tags": [op.tag],
+        "summary": op.summary,
+        "operationId": f"{op.method}_{re.sub(r'[^a-z0-9]+', '_', op.path.lower()).strip('_')}",
+        "security": [{"bearer": []}] if op.admin else [],
+        "parameters": [
+            *_path_parameters(op.path),
+            *_query_parameters(op.query, schemas),
+            *(
+                {"name": h.name, "in": "header", "required": True, "description": h.description}
+                | {"schema": {"type": "string"}}
+                for h in op.headers
+            ),
+        ],
+        "responses": {
+            **{str(status): _response(status, shape, schemas) for status, shape in op.responses.items()},
+            **{
+                str(status): _response(status, ErrorBody, schemas)
+                for status in op.errors
+                if status not in op.responses
+            },
+        },
+    }
+    if op.description:
+        out["description"] = op.description
+    if op.body is not None:
+        out["requestBody"] = {
+            "required": op.body_required,
+            "content": {op.body_media: {"schema": schemas.of(op.body, "validation")}},
+        }
+    return out
+
+
+def build_document(operations: Iterable[Operation]) -> dict[str, Any]:
+    schemas = _Schemas()
+    for model in DOCUMENTED_MODELS:
+        schemas.of(model, "validation")
+    paths: dict[str, dict[str, Any]] = {}
+    for op in operations:
+        paths.setdefault(op.path, {})[op.method] = _operation(op, schemas)
     return {
         "openapi": "3.1.0",
         "info": {
@@ -184,7 +267,31 @@ def openapi_document() -> dict[str, Any]:
         "servers": [{"url": "/"}],
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-            "schemas": {"Error": ERROR_SCHEMA},
+            "schemas": dict(sorted(schemas.components.items())),
         },
         "paths": paths,
     }
+
+
+def all_apis() -> list[Api]:
+    """Every API module's operations, in the order the document lists them."""
+    from gateway.api import automatic_sync, connection, contracts, mapping, runs, schema, writeback
+    from gateway.probes import api as probes
+    from gateway.webhooks import receiver
+
+    return [
+        connection.api,
+        runs.api,
+        contracts.api,
+        mapping.api,
+        schema.api,
+        automatic_sync.api,
+        writeback.api,
+        receiver.api,
+        probes,
+    ]
+
+
+@cache
+def openapi_document() -> dict[str, Any]:
+    return build_document(op for api in all_apis() for op in api.operations)

@@ -21,8 +21,8 @@ from importer.delta import DeltaSync
 from importer.documents import DocumentStore
 from importer.events import EventHandlers
 from importer.failures import RunFailurePolicy
-from importer.handoff import RecordHandOff
 from importer.listing import ListingHandlers
+from importer.publishing import RecordPublisher
 from importer.run_supervisor import RunSupervisor
 from importer.scheduler import Scheduler
 from importer.webhook_health import WebhookHealth
@@ -56,7 +56,7 @@ async def setup(runtime: Runtime) -> None:
     runs = Runs(runtime.db)
     contracts = Contracts(runtime.db)
     failures = RunFailurePolicy(runs, access.connections, settings)
-    hand_off = RecordHandOff(
+    publisher = RecordPublisher(
         documents=DocumentStore(runtime.db), broker=runtime.broker, concurrency=settings.ironclad_concurrency
     )
     listing = ListingHandlers(
@@ -64,12 +64,12 @@ async def setup(runtime: Runtime) -> None:
         broker=runtime.broker,
         runs=runs,
         contracts=contracts,
-        hand_off=hand_off,
+        publisher=publisher,
         closing=ClosingPass(
             access=access,
             runs=runs,
             contracts=contracts,
-            hand_off=hand_off,
+            publisher=publisher,
             concurrency=settings.ironclad_concurrency,
         ),
         failures=failures,
@@ -77,15 +77,17 @@ async def setup(runtime: Runtime) -> None:
     )
     await runtime.broker.consume(StartRun, listing.start_run, prefetch=2)
     await runtime.broker.consume(ListingDone, listing.close_listing, prefetch=2)
+    # Pages in flight per replica: enough to keep its Ironclad slots busy (a page is about two slots'
+    # worth of documents), few enough that replicas share the last pages of a run evenly.
     await runtime.broker.consume(
-        PageTask, listing.process_page, prefetch=max(2, settings.ironclad_concurrency // 2)
+        PageTask, listing.process_page, prefetch=max(1, settings.ironclad_concurrency // 2)
     )
     events = EventHandlers(
         access=access,
         broker=runtime.broker,
         runs=runs,
         contracts=contracts,
-        hand_off=hand_off,
+        publisher=publisher,
         failures=failures,
         coalesce_seconds=settings.event_coalesce_seconds,
         concurrency=settings.ironclad_concurrency,
@@ -109,7 +111,7 @@ async def setup(runtime: Runtime) -> None:
                 access=access,
                 runs=runs,
                 contracts=contracts,
-                hand_off=hand_off,
+                publisher=publisher,
                 overlap_seconds=settings.delta_sync_overlap_seconds,
             ),
             health=WebhookHealth(db=runtime.db, access=access),

@@ -43,9 +43,9 @@ async def changed_since(
             last_updated_since=ironclad_time(cursor - ONE_MS),
         )
         stamped = [(parse_timestamp(r["lastUpdated"]), r) for r in listed.records]
-        fresh = [r for at, r in stamped if at >= cursor and yielded.get(r["id"]) != at]
-        if fresh:
-            yield fresh
+        unseen = [r for at, r in stamped if at >= cursor and yielded.get(r["id"]) != at]
+        if unseen:
+            yield unseen
         if len(listed.records) < page_size:
             return
         newest = max(at for at, _ in stamped)

@@ -10,7 +10,7 @@ Runs once every page of an import or a reconciliation is done (a ListingDone mes
    So each candidate is fetched by id, paced like every other request. Only a 404 marks it deleted;
    a record that answers is kept, and brought up to date if it changed.
 3. The records found in 1 and 2 are stored on the run as its closing plan (once, so a redelivery counts
-   the same slots), handed off as batches with slots `c:<record id>`, and the listing is complete.
+   the same slots), published as batches with slots `c:<record id>`, and the listing is complete.
 
 A limited import (Max contracts) brings in no new records here, only newer versions of those it has.
 """
@@ -31,7 +31,7 @@ from contracts_common.storage.contracts import Contracts
 from contracts_common.storage.database import Document
 from contracts_common.storage.runs import ACTIVE, Runs
 from importer.changes import changed_since
-from importer.handoff import RecordHandOff, get_records, is_current
+from importer.publishing import RecordPublisher, get_records, is_current
 
 log = structlog.get_logger(__name__)
 
@@ -46,13 +46,13 @@ class ClosingPass:
         access: IroncladAccess,
         runs: Runs,
         contracts: Contracts,
-        hand_off: RecordHandOff,
+        publisher: RecordPublisher,
         concurrency: int,
     ) -> None:
         self._access = access
         self._runs = runs
         self._contracts = contracts
-        self._hand_off = hand_off
+        self._publisher = publisher
         self._concurrency = concurrency
 
     async def run(self, tenant: str, run_id: str, kind: RunKind) -> None:
@@ -86,7 +86,9 @@ class ClosingPass:
         stored = await self._contracts.last_updated_of(tenant, [r["id"] for r in records])
         for start in range(0, len(records), MAX_PAGE_SIZE):
             chunk = records[start : start + MAX_PAGE_SIZE]
-            await self._hand_off.many(client, tenant, run_id, [(f"c:{r['id']}", r) for r in chunk], stored)
+            await self._publisher.publish(
+                client, tenant, run_id, [(f"c:{r['id']}", r) for r in chunk], stored
+            )
         deleted = await self._contracts.mark_deleted(tenant, gone, run_id) if gone else 0
         RECORDS.labels(outcome="deleted").inc(deleted)
         log.info("listing_closed", run_id=run_id, closing_records=len(records), deleted=deleted)

@@ -2,7 +2,7 @@
 
 Ironclad sends no webhook for an edit of a record's properties. So every `delta_sync_interval_seconds`
 each such tenant's records updated since the pass's cursor are listed (ascending windows, see
-changes.py), and those newer than what is stored are handed to the mapper like any other fresh record,
+changes.py), and those newer than what is stored are published to the mapper like any other fetched record,
 as a run of kind `delta` per page of changes. A quiet tenant costs one request per pass.
 
 The cursor (`schedule.delta.cursor` on the connection) moves only after every change up to it was
@@ -26,7 +26,7 @@ from contracts_common.storage.database import Database, Document
 from contracts_common.storage.runs import Runs
 from contracts_common.timeutil import utcnow
 from importer.changes import changed_since
-from importer.handoff import RecordHandOff, is_current
+from importer.publishing import RecordPublisher, is_current
 
 log = structlog.get_logger(__name__)
 
@@ -48,14 +48,14 @@ class DeltaSync:
         access: IroncladAccess,
         runs: Runs,
         contracts: Contracts,
-        hand_off: RecordHandOff,
+        publisher: RecordPublisher,
         overlap_seconds: float,
     ) -> None:
         self._db = db
         self._access = access
         self._runs = runs
         self._contracts = contracts
-        self._hand_off = hand_off
+        self._publisher = publisher
         self._overlap = timedelta(seconds=overlap_seconds)
 
     async def run(self, connection: Document) -> list[str]:
@@ -75,7 +75,7 @@ class DeltaSync:
             RECORDS.labels(outcome="fetched").inc(len(changed))
             run = await self._runs.create_running(tenant, RunKind.DELTA, total=len(changed))
             run_id = str(run["_id"])
-            await self._hand_off.many(client, tenant, run_id, [(r["id"], r) for r in changed], stored)
+            await self._publisher.publish(client, tenant, run_id, [(r["id"], r) for r in changed], stored)
             run_ids.append(run_id)
         if newest > cursor:
             await self._db.connections.update_one(
@@ -83,6 +83,6 @@ class DeltaSync:
                 {"$max": {"schedule.delta.cursor": newest}},
             )
         if run_ids:
-            log.info("delta_sync_handed_off", tenant=tenant, runs=len(run_ids), cursor=newest.isoformat())
+            log.info("delta_sync_published", tenant=tenant, runs=len(run_ids), cursor=newest.isoformat())
         await self._access.connections.touch_success(tenant)
         return run_ids

@@ -64,7 +64,7 @@ class DocumentStore:
         result = DocumentResult(stored=[], failures=[], downloaded=0, reused=0)
         for key in keys:
             try:
-                doc, fresh = await self._download(tenant, client, record["id"], key)
+                doc, new_bytes = await self._download(tenant, client, record["id"], key)
             except IroncladError as exc:
                 # A failed download fails this document, not the record or the run.
                 DOCUMENTS.labels(outcome="failed").inc()
@@ -72,7 +72,7 @@ class DocumentStore:
                 result.failures.append(DocumentFailure(key=key, error=f"{type(exc).__name__}: {exc}"))
                 continue
             result.stored.append(doc)
-            if fresh:
+            if new_bytes:
                 result.downloaded += 1
                 DOCUMENTS.labels(outcome="downloaded").inc()
             else:

@@ -1,4 +1,4 @@
-"""Webhook events become fresh data: each event is resolved into the records it may have changed.
+"""Webhook events become syncs: each event is resolved into the records it may have changed.
 
 Ironclad's webhooks are thin triggers (ids only), so nothing in them is stored as data:
 - `record_contract_status_changed` names a record: fetch it;
@@ -31,7 +31,7 @@ from contracts_common.storage.contracts import Contracts
 from contracts_common.storage.runs import Runs
 from contracts_common.timeutil import utcnow
 from importer.failures import FAILURES, RunFailurePolicy
-from importer.handoff import RecordHandOff, get_records
+from importer.publishing import RecordPublisher, get_records
 
 log = structlog.get_logger(__name__)
 
@@ -97,7 +97,7 @@ class EventHandlers:
         broker: Broker,
         runs: Runs,
         contracts: Contracts,
-        hand_off: RecordHandOff,
+        publisher: RecordPublisher,
         failures: RunFailurePolicy,
         coalesce_seconds: float,
         concurrency: int,
@@ -109,7 +109,7 @@ class EventHandlers:
         self._broker = broker
         self._runs = runs
         self._contracts = contracts
-        self._hand_off = hand_off
+        self._publisher = publisher
         self._failures = failures
         self._coalesce = coalesce_seconds
         self._concurrency = concurrency
@@ -167,7 +167,7 @@ class EventHandlers:
     async def _first_deliveries(
         self, tenant: str, held: list[tuple[WebhookEvent, Delivery]]
     ) -> list[WebhookEvent]:
-        """The events not already handed to another sync: one piece of work per event id, even when
+        """The events not already claimed by another sync: one piece of work per event id, even when
         two gateways published the same delivery at once.
 
         One insert per batch claims each event id for the message that carries it. A claim by another
@@ -249,7 +249,7 @@ class EventHandlers:
                 events=len(events),
                 records=len(record_ids),
             )
-            gone = await self._fetch_and_hand_off(tenant, run_id, client, record_ids)
+            gone = await self._fetch_and_publish(tenant, run_id, client, record_ids)
             if gone:
                 # Deleted in Ironclad since the event: nothing to fetch; the reconciliation marks deletions.
                 await self._runs.add_expected(tenant, run_id, -len(gone))
@@ -285,7 +285,7 @@ class EventHandlers:
         ids = workflow.get("recordIds") or []
         return [i for i in ids if isinstance(i, str) and i] if isinstance(ids, list) else []
 
-    async def _fetch_and_hand_off(
+    async def _fetch_and_publish(
         self, tenant: str, run_id: str, client: IroncladClient, record_ids: list[str]
     ) -> list[str]:
         """Fetch the records, then hand them to the mapper as one batch; returns the ids not found."""
@@ -293,5 +293,5 @@ class EventHandlers:
         records = [r for r in fetched if r is not None]
         RECORDS.labels(outcome="fetched").inc(len(records))
         stored = await self._contracts.last_updated_of(tenant, [r["id"] for r in records])
-        await self._hand_off.many(client, tenant, run_id, [(r["id"], r) for r in records], stored)
+        await self._publisher.publish(client, tenant, run_id, [(r["id"], r) for r in records], stored)
         return [rid for rid, r in zip(record_ids, fetched, strict=True) if r is None]

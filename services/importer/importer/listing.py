@@ -1,8 +1,9 @@
 """Imports and reconciliations: plan the pages, work through them page by page, then close the listing.
 
-A StartRun lists page 0 to learn the total, stores the plan, hands page 0's records off at once and
-publishes one PageTask for each further page. Page tasks are shared by all importer replicas; each page
-is checkpointed once it is handed off, so an importer killed midway resumes at the pages not yet done.
+A StartRun lists page 0 to learn the total, stores the plan, publishes page 0's records at once and
+one PageTask for each further page. Page tasks are shared by all importer replicas; each page is
+checkpointed once its records are published to the mapper, so an importer killed midway resumes at the
+pages not yet done.
 
 Offset pages do not hold still while people work in Ironclad: a record edited mid-listing moves, and a
 page already read never sees it. So when the last page is done a ListingDone runs the closing pass
@@ -29,7 +30,7 @@ from contracts_common.storage.contracts import Contracts
 from contracts_common.storage.runs import Runs
 from importer.closing import ClosingPass
 from importer.failures import FAILURES, RunFailurePolicy
-from importer.handoff import RecordHandOff, is_current
+from importer.publishing import RecordPublisher, is_current
 
 log = structlog.get_logger(__name__)
 
@@ -42,7 +43,7 @@ class ListingHandlers:
         broker: Broker,
         runs: Runs,
         contracts: Contracts,
-        hand_off: RecordHandOff,
+        publisher: RecordPublisher,
         closing: ClosingPass,
         failures: RunFailurePolicy,
         page_size: int,
@@ -51,7 +52,7 @@ class ListingHandlers:
         self._broker = broker
         self._runs = runs
         self._contracts = contracts
-        self._hand_off = hand_off
+        self._publisher = publisher
         self._closing = closing
         self._failures = failures
         self._page_size = page_size
@@ -92,12 +93,14 @@ class ListingHandlers:
                 )
                 for page in range(run["pages_total"])
             ]
-            if tasks and first_records is not None:
-                # Page 0 was just listed to plan the run: hand its records off rather than list it again.
-                await self._work_page(tasks[0], client, first_records)
-                tasks = tasks[1:]
-            for task in tasks:
+            # Page 0 was just listed to plan the run: its records are used rather than listed again,
+            # once the other pages are out for the other replicas to start on.
+            here = tasks[0] if tasks and first_records is not None else None
+            for task in tasks[1:] if here is not None else tasks:
                 await self._broker.publish_with_retry(task)
+            if here is not None:
+                assert first_records is not None
+                await self._work_page(here, client, first_records)
             if run["pages_total"] == 0:
                 await close_if_counted(self._broker, await self._runs.get(message.tenant, message.run_id))
         except FAILURES as exc:
@@ -140,7 +143,7 @@ class ListingHandlers:
             else:
                 to_fetch.append((slot, record))
         # The whole page is one batch for the mapper, unchanged slots included: one write, one count.
-        await self._hand_off.many(client, task.tenant, task.run_id, to_fetch, stored, unchanged=unchanged)
+        await self._publisher.publish(client, task.tenant, task.run_id, to_fetch, stored, unchanged=unchanged)
         run = await self._runs.complete_page(
             task.tenant, task.run_id, task.page, listed=len(records), planned=task.take
         )

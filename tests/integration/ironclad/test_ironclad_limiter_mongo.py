@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import time
+import uuid
 from typing import Any
 
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from pymongo import AsyncMongoClient, monitoring
 
 from contracts_common.ironclad import Bucket, MongoRateLimiter
@@ -23,6 +28,82 @@ def max_in_window(times: list[float], window: float) -> int:
             j += 1
         best = max(best, i - j + 1)
     return best
+
+
+class FakeClock:
+    """The limiter's clock and sleep: the server evaluates the same pipeline, time only moves here."""
+
+    def __init__(self, now: float = 1_700_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def limiter(clock: FakeClock, coll: Any, **kw: Any) -> MongoRateLimiter:
+    return MongoRateLimiter(coll, kw.pop("limits", None), clock=clock, sleep=clock.sleep, **kw)
+
+
+async def test_burst_then_even_pacing(mongo_db: Any) -> None:
+    clock, coll = FakeClock(), mongo_db["ironclad_rate_limits"]
+    rl = limiter(clock, coll, limits={Bucket.records_read: 60}, headroom=1.0, burst_seconds=2.0)
+    start = clock.now
+    waits = [await rl.acquire("t", Bucket.records_read) for _ in range(8)]
+    # interval 1 s, burst 2 s: the first three go at once, then one per second.
+    assert waits[:3] == [0.0, 0.0, 0.0]
+    assert clock.now - start == pytest.approx(5.0)
+    assert await coll.count_documents({"_id": "t:records_read"}) == 1
+
+
+async def test_idle_time_is_not_banked(mongo_db: Any) -> None:
+    clock, coll = FakeClock(), mongo_db["ironclad_rate_limits"]
+    rl = limiter(clock, coll, limits={Bucket.other: 60}, headroom=1.0, burst_seconds=0.0)
+    await rl.acquire("t", Bucket.other)
+    clock.now += 3600
+    assert await rl.reserve("t", Bucket.other) == 0.0
+    assert await rl.reserve("t", Bucket.other) == pytest.approx(1.0)
+
+
+async def test_tenants_and_buckets_are_separate(mongo_db: Any) -> None:
+    clock, coll = FakeClock(), mongo_db["ironclad_rate_limits"]
+    rl = limiter(clock, coll, limits={Bucket.records_write: 60}, headroom=1.0, burst_seconds=0.0)
+    assert await rl.reserve("a", Bucket.records_write) == 0.0
+    assert await rl.reserve("b", Bucket.records_write) == 0.0
+    assert await rl.reserve("a", Bucket.records_read) == 0.0
+    assert await rl.reserve("a", Bucket.records_write) == pytest.approx(1.0)
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    limit=st.integers(min_value=10, max_value=800),
+    replicas=st.integers(min_value=1, max_value=4),
+    burst=st.floats(min_value=0.0, max_value=2.0),
+    gaps=st.lists(st.floats(min_value=0.0, max_value=0.5), min_size=50, max_size=200),
+    seed=st.integers(min_value=0, max_value=1000),
+)
+async def test_any_60s_window_stays_under_limit(
+    mongo_db: Any, limit: int, replicas: int, burst: float, gaps: list[float], seed: int
+) -> None:
+    """Replicas sharing one document never send more than `limit` in any 60 s window,
+    whatever the arrival pattern (requests arrive in bursts and are sent after their wait)."""
+    rng = random.Random(seed)
+    clock, coll = FakeClock(), mongo_db[f"limits_{uuid.uuid4().hex[:8]}"]
+    rls = [
+        limiter(clock, coll, limits={Bucket.records_read: limit}, burst_seconds=burst)
+        for _ in range(replicas)
+    ]
+    sent: list[float] = []
+    arrival = clock.now
+    # Twice the gaps' worth of demand, with about two in three requests arriving in the same instant.
+    for gap in gaps + gaps:
+        arrival += gap if rng.random() < 0.3 else 0.0
+        clock.now = arrival
+        wait = await rng.choice(rls).reserve("t", Bucket.records_read)
+        sent.append(arrival + wait)
+    assert max_in_window(sent, 60.0) <= limit
 
 
 async def test_pipeline_update_on_real_server(mongo_db: Any) -> None:

@@ -55,8 +55,19 @@ def test_recorded_schema_fills_the_obvious_fields(metadata: dict[str, Any]) -> N
     assert validate_mapping([s.rule for s in suggested], BUILTIN_TARGET_FIELDS, source_fields(metadata)) == []
 
 
-def test_suggestion_is_deterministic(metadata: dict[str, Any]) -> None:
-    assert suggest_mapping(metadata) == suggest_mapping(metadata)
+def test_suggestion_does_not_depend_on_the_order_ironclad_lists_properties_in(
+    metadata: dict[str, Any],
+) -> None:
+    """Ironclad's metadata is a JSON object whose key order is not promised: shuffled, it must give the
+    same suggestion (ties between candidates are broken by name, not by position)."""
+    import random
+
+    expected = suggest_mapping(metadata)
+    for seed in range(5):
+        names = list(metadata["properties"])
+        random.Random(seed).shuffle(names)
+        shuffled = {**metadata, "properties": {n: metadata["properties"][n] for n in names}}
+        assert suggest_mapping(shuffled) == expected
 
 
 def prop(type_: str, display: str, tags: list[str] | None = None, **extra: Any) -> dict[str, Any]:

@@ -20,7 +20,7 @@ class Recorder(EventHandlers):
             broker=None,  # type: ignore[arg-type]
             runs=None,  # type: ignore[arg-type]
             contracts=None,  # type: ignore[arg-type]
-            hand_off=None,  # type: ignore[arg-type]
+            publisher=None,  # type: ignore[arg-type]
             failures=None,  # type: ignore[arg-type]
             coalesce_seconds=coalesce,
             concurrency=4,

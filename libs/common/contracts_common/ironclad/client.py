@@ -76,10 +76,6 @@ class RecordPage:
     count: int
     records: list[dict[str, Any]]
 
-    @property
-    def is_last(self) -> bool:
-        return (self.page + 1) * self.page_size >= self.count or len(self.records) < self.page_size
-
     @classmethod
     def from_response(cls, body: Any, *, page: int, page_size: int) -> RecordPage:
         if not isinstance(body, dict):
@@ -92,7 +88,7 @@ class RecordPage:
         size = got_size if isinstance(got_size, int) and got_size > 0 else page_size
         count = body.get("count")
         if not isinstance(count, int):
-            # No total: make `is_last` depend on a short page alone.
+            # No total: one more than we have while pages come full, so a short page ends the listing.
             count = page * size + len(records) + (1 if len(records) >= size else 0)
         return cls(page=page, page_size=size, count=count, records=records)
 
@@ -275,41 +271,11 @@ class IroncladClient:
         body = await self._request_json(self._api_call("GET", "/records", params=params))
         return RecordPage.from_response(body, page=page, page_size=page_size)
 
-    async def iter_records(
-        self,
-        *,
-        page_size: int = MAX_PAGE_SIZE,
-        sort_field: str = "lastUpdated",
-        sort_direction: str = "DESC",
-        types: Sequence[str] | None = None,
-        last_updated_since: str | None = None,
-        start_page: int = 0,
-    ) -> AsyncIterator[dict[str, Any]]:
-        page = start_page
-        for _ in range(_MAX_PAGES):
-            result = await self.list_records(
-                page=page,
-                page_size=page_size,
-                sort_field=sort_field,
-                sort_direction=sort_direction,
-                types=types,
-                last_updated_since=last_updated_since,
-            )
-            for record in result.records:
-                yield record
-            if result.is_last:
-                return
-            page += 1
-
     async def get_record(self, record_id: str) -> dict[str, Any]:
         return _object(await self._request_json(self._api_call("GET", "/records/{id}", id=record_id)))
 
     async def create_record(self, body: Mapping[str, Any]) -> dict[str, Any]:
         call = self._api_call("POST", "/records", json_body=dict(body), idempotent=False)
-        return _object(await self._request_json(call))
-
-    async def replace_record(self, record_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
-        call = self._api_call("PUT", "/records/{id}", id=record_id, json_body=dict(body))
         return _object(await self._request_json(call))
 
     async def update_record(self, record_id: str, patch: Mapping[str, Any]) -> dict[str, Any]:

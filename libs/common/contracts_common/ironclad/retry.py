@@ -13,23 +13,18 @@ class RetryPolicy:
     """`max_retries` retries after the first attempt; the n-th retry (n from 0) waits a uniformly random
     time in `[0, min(max_seconds, base_seconds * 2**n)]` ("full jitter"). A `Retry-After` header (not
     documented for Ironclad CLM, honoured if it shows up) raises the wait to at least its value,
-    capped at `max_seconds`. Every backoff slept is reported to `on_backoff` as well.
+    capped at `max_seconds`.
     """
 
     max_retries: int = 6
     base_seconds: float = 0.5
     max_seconds: float = 30.0
-    on_backoff: Callable[[float], None] | None = field(default=None, compare=False)
     rng: random.Random = field(default_factory=random.Random, compare=False, repr=False)
     sleep: Callable[[float], Awaitable[None]] = field(default=asyncio.sleep, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.max_retries < 0 or self.base_seconds < 0 or self.max_seconds < 0:
             raise ValueError("retry settings must be >= 0")
-
-    @staticmethod
-    def retryable_status(status: int) -> bool:
-        return status == 429 or status >= 500
 
     def ceiling(self, retry_number: int) -> float:
         """Upper bound of the wait before retry `retry_number` (0-based)."""
@@ -45,8 +40,6 @@ class RetryPolicy:
         delay = self.backoff(retry_number, retry_after)
         if delay > 0:
             await self.sleep(delay)
-        if self.on_backoff is not None:
-            self.on_backoff(delay)
         return delay
 
 

@@ -101,7 +101,7 @@ class TokenCache:
         return token.expires_at - margin > self._clock()
 
     def peek(self, key: Hashable) -> Token | None:
-        """The cached token if it is still fresh, without fetching."""
+        """The cached token if it is still valid, without fetching."""
         token = self._tokens.get(key)
         return token if token is not None and self._fresh(token) else None
 

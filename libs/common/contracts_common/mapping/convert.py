@@ -46,6 +46,8 @@ from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final
 
+from contracts_common.emails import normalized_email
+
 __all__ = [
     "ConversionError",
     "coerce_address",
@@ -497,19 +499,18 @@ def coerce_boolean(
 
 # --------------------------------------------------------------------------- text
 
-_EMAIL = re.compile(r"[^@\s<>(),;:\"\[\]]+@[^@\s<>(),;:\"\[\]]+\.[^@\s<>(),;:\"\[\].]{2,}")
-
 
 def coerce_email(value: Any) -> str:
-    """The ``email`` representation: trimmed, lower-cased, ``local@domain.tld`` shape."""
+    """The ``email`` representation: trimmed, lower-cased, valid by the project's one email rule."""
     if not isinstance(value, str):
         raise ConversionError(f"expected an email address, got {describe_type(value)}")
     text = value.strip().lower()
     if text.startswith("mailto:"):
         text = text[len("mailto:") :]
-    if len(text) > 254 or not _EMAIL.fullmatch(text) or ".." in text:
-        raise ConversionError(f"{sample_of(value)!r} is not an email address")
-    return text
+    try:
+        return normalized_email(text).lower()
+    except ValueError as exc:
+        raise ConversionError(f"{sample_of(value)!r} is not an email address: {exc}") from exc
 
 
 def _scalar_text(value: Any) -> str:

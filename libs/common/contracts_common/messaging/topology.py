@@ -76,6 +76,10 @@ class Topology:
             "x-dead-letter-exchange": self.dead_letter_exchange,
             "x-dead-letter-routing-key": self.queue(suffix),
             "x-dead-letter-strategy": "at-least-once",
+            # No length limit is set here; an operator may bound a queue with a `max-length` policy
+            # (deploy/README.md). This argument, which takes precedence over any policy's, makes a
+            # full queue refuse new publishes (the publisher sees a nack and retries, or the receiver
+            # answers 503 and Ironclad retries) instead of silently dropping its oldest messages.
             "x-overflow": "reject-publish",
             **self._replicas(),
         }

@@ -128,10 +128,10 @@ async def rotate_secrets(settings: SharedSettings) -> dict[str, int]:
     try:
         async for doc in db.connections.find({"client_secret_encrypted": {"$exists": True}}):
             token = doc["client_secret_encrypted"]
-            fresh = box.rotate(token)
+            reencrypted = box.rotate(token)
             result = await db.connections.update_one(
                 {"_id": doc["_id"], "client_secret_encrypted": token},
-                {"$set": {"client_secret_encrypted": fresh}},
+                {"$set": {"client_secret_encrypted": reencrypted}},
             )
             rotated += result.modified_count
     finally:

@@ -41,7 +41,7 @@ def ironclad_summary(record: dict[str, Any]) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class ContractWrite:
-    """A fresh record and what the mapper made of it, ready to be stored."""
+    """A fetched record and what the mapper made of it, ready to be stored."""
 
     record: dict[str, Any]
     fields: dict[str, Any]
@@ -58,7 +58,7 @@ class Contracts:
     async def upsert_batch(
         self, tenant: str, items: Sequence[ContractWrite], *, mapping_version: int, run_id: str | None
     ) -> list[Outcome]:
-        """Store fresh records; for each: created, updated, unchanged (same lastUpdated) or skipped_stale.
+        """Store fetched records; for each: created, updated, unchanged (same lastUpdated) or skipped_stale.
 
         Two round trips per batch: one `$in` read of what is stored, which decides each item's outcome,
         and one `bulk_write(ordered=False)` of the items that are newer. Each write matches by equality
@@ -180,7 +180,7 @@ class Contracts:
         }
         if item.attachments is not None:
             values["attachments"] = item.attachments
-        fresh = "$_incoming_is_newer"
+        newer = "$_incoming_is_newer"
         return UpdateOne(
             {"tenant": tenant, "ironclad.id": record["id"]},
             [
@@ -205,7 +205,7 @@ class Contracts:
                 },
                 {
                     "$set": {
-                        key: {"$cond": [fresh, {"$literal": value}, f"${key}"]}
+                        key: {"$cond": [newer, {"$literal": value}, f"${key}"]}
                         for key, value in values.items()
                     }
                 },

@@ -51,7 +51,7 @@ INDEXES: dict[str, list[IndexModel]] = {
     "custom_target_fields": [
         IndexModel([("tenant", ASCENDING), ("name", ASCENDING)], unique=True, name="tenant_name")
     ],
-    # The gateway's groups of handed-off event ids (one document per group, see HandOffRows).
+    # The gateway's groups of handed-off event ids (one document per group, see HandedOffEvents).
     "webhook_deliveries": [
         IndexModel([("tenant", ASCENDING), ("event_ids", ASCENDING)], name="tenant_event_ids"),
         IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0, name="expiry"),

@@ -95,7 +95,6 @@ COUNTERS = (
     "failed",
     "deleted",
     "documents_downloaded",
-    "documents_reused",
     "documents_failed",
     "mapping_errors",
 )
@@ -160,9 +159,6 @@ class Runs:
             query["kind"] = kind
         cursor = self._db.runs.find(query, {"errors": {"$slice": 20}}).sort("created_at", -1).limit(limit)
         return [doc async for doc in cursor]
-
-    async def has_active(self, tenant: str, kind: RunKind) -> Document | None:
-        return await self._db.runs.find_one({"tenant": tenant, "kind": kind.value, "status": {"$in": ACTIVE}})
 
     async def start(self, tenant: str, run_id: str) -> Document | None:
         """queued → running; None if the run is already terminal (cancelled, finished)."""

@@ -32,10 +32,12 @@ from gateway.api.webhook_registration import (
 )
 from gateway.deps import GatewayDeps, deps
 from gateway.errors import ApiError
+from gateway.models import AutomaticSyncDisabled, AutomaticSyncEnabled
+from gateway.openapi import Api, respond
 from gateway.webhooks.receiver import receiver_of
 
 log = structlog.get_logger(__name__)
-routes = web.RouteTableDef()
+api = Api("Automatic Sync")
 
 LEASE_NAME = "automatic-sync"
 LEASE_SECONDS = 60.0
@@ -88,7 +90,14 @@ class _TenantLease:
         await self._leases.release(self._tenant, LEASE_NAME)
 
 
-@routes.post("/api/v1/tenants/{tenant}/ironclad/automatic-sync")
+@api(
+    "POST",
+    "/api/v1/tenants/{tenant}/ironclad/automatic-sync",
+    summary="Enable Automatic Sync: register our webhook in Ironclad",
+    description="Needs the webhook scopes (422 AUTOMATIC_SYNC_SCOPES_MISSING names the missing ones) and "
+    "an https PUBLIC_BASE_URL. Idempotent: a webhook of ours already there is adopted.",
+    responses={200: AutomaticSyncEnabled},
+)
 async def enable(request: web.Request) -> web.Response:
     d = deps(request)
     tenant = request.match_info["tenant"]
@@ -138,7 +147,8 @@ async def enable(request: web.Request) -> web.Response:
         }
         await d.connections.set_automatic_sync(tenant, state)
     log.info("automatic_sync_enabled", tenant=tenant, webhook_id=webhook_id, adopted=registration.adopted)
-    return web.json_response(
+    return respond(
+        AutomaticSyncEnabled,
         {
             "enabled": True,
             "webhook_ids": [webhook_id],
@@ -146,19 +156,25 @@ async def enable(request: web.Request) -> web.Response:
             "target_url": target,
             "webhook_state": "enabled",
             "adopted": registration.adopted,
-        }
+        },
     )
 
 
-@routes.delete("/api/v1/tenants/{tenant}/ironclad/automatic-sync")
+@api(
+    "DELETE",
+    "/api/v1/tenants/{tenant}/ironclad/automatic-sync",
+    summary="Disable Automatic Sync, removing our webhooks from Ironclad",
+    responses={200: AutomaticSyncDisabled},
+)
 async def disable(request: web.Request) -> web.Response:
     d = deps(request)
     tenant = request.match_info["tenant"]
     receiver_of(request.app).connections.forget(tenant)
     connection = await d.connections.get(tenant)
     if connection is None or connection.get("status") == ConnectionStatus.DISCONNECTED.value:
-        return web.json_response(
-            {"enabled": False, "removed_webhook_ids": [], "webhooks_left_in_ironclad": []}
+        return respond(
+            AutomaticSyncDisabled,
+            {"enabled": False, "removed_webhook_ids": [], "webhooks_left_in_ironclad": []},
         )
     async with _TenantLease(d, tenant):
         connection = await d.connections.get(tenant) or connection
@@ -174,102 +190,11 @@ async def disable(request: web.Request) -> web.Response:
             },
         )
     log.info("automatic_sync_disabled", tenant=tenant, leftover=leftover)
-    return web.json_response(
+    return respond(
+        AutomaticSyncDisabled,
         {
             "enabled": False,
             "removed_webhook_ids": [i for i in stored if i not in leftover],
             "webhooks_left_in_ironclad": leftover,
-        }
+        },
     )
-
-
-_ERROR = {"$ref": "#/components/schemas/Error"}
-_TENANT = {
-    "name": "tenant",
-    "in": "path",
-    "required": True,
-    "schema": {"type": "string", "pattern": "^[a-z0-9][a-z0-9-]{0,62}$"},
-}
-
-
-def _error(description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": _ERROR}}}
-
-
-OPENAPI_PATHS: dict[str, Any] = {
-    "/api/v1/tenants/{tenant}/ironclad/automatic-sync": {
-        "parameters": [_TENANT],
-        "post": {
-            "tags": ["Automatic Sync"],
-            "summary": "Enable Automatic Sync",
-            "description": (
-                "Registers one webhook in Ironclad for the events that can change a contract, with target "
-                "`PUBLIC_BASE_URL/webhooks/ironclad/{tenant}`. Idempotent: enabling twice leaves one "
-                "webhook, and an existing webhook with our target is adopted. Needs the scopes "
-                + ", ".join(sorted(AUTOMATIC_SYNC_SCOPES))
-                + "."
-            ),
-            "responses": {
-                "200": {
-                    "description": "Enabled",
-                    "content": {
-                        "application/json": {
-                            "schema": {
-                                "type": "object",
-                                "required": ["enabled", "webhook_ids", "events"],
-                                "properties": {
-                                    "enabled": {"type": "boolean", "const": True},
-                                    "webhook_ids": {"type": "array", "items": {"type": "string"}},
-                                    "events": {"type": "array", "items": {"type": "string"}},
-                                    "target_url": {"type": "string", "format": "uri"},
-                                    "webhook_state": {"type": "string"},
-                                    "adopted": {
-                                        "type": "boolean",
-                                        "description": "An existing webhook with our target was kept",
-                                    },
-                                },
-                            }
-                        }
-                    },
-                },
-                "401": _error("Missing or wrong admin token"),
-                "409": _error(
-                    "Not connected, needs reauth, PUBLIC_BASE_URL not https, or a change in progress"
-                ),
-                "422": _error(
-                    "The app lacks the Automatic Sync scopes (AUTOMATIC_SYNC_SCOPES_MISSING, named)"
-                ),
-                "502": _error("Ironclad refused the change"),
-                "503": _error("Ironclad is rate limiting"),
-            },
-        },
-        "delete": {
-            "tags": ["Automatic Sync"],
-            "summary": "Disable Automatic Sync",
-            "description": "Removes our webhooks from Ironclad; the receiver answers 410 from now on.",
-            "responses": {
-                "200": {
-                    "description": "Disabled",
-                    "content": {
-                        "application/json": {
-                            "schema": {
-                                "type": "object",
-                                "required": ["enabled"],
-                                "properties": {
-                                    "enabled": {"type": "boolean", "const": False},
-                                    "removed_webhook_ids": {"type": "array", "items": {"type": "string"}},
-                                    "webhooks_left_in_ironclad": {
-                                        "type": "array",
-                                        "items": {"type": "string"},
-                                    },
-                                },
-                            }
-                        }
-                    },
-                },
-                "401": _error("Missing or wrong admin token"),
-                "409": _error("A change in progress"),
-            },
-        },
-    }
-}

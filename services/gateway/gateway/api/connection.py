@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any, Literal
 
 import structlog
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, StringConstraints
 
+from contracts_common.emails import normalized_email
 from contracts_common.ironclad import (
     ALL_SCOPES,
     REQUIRED_SCOPES,
@@ -32,21 +32,28 @@ from gateway.api.schema import refresh_schema_and_suggest
 from gateway.api.webhook_registration import remove_webhooks
 from gateway.deps import deps
 from gateway.errors import ApiError, parse_body
+from gateway.models import Connected, Connection, Disconnected, Scope
+from gateway.openapi import Api, respond
 from gateway.webhooks.receiver import receiver_of
 
 log = structlog.get_logger(__name__)
-routes = web.RouteTableDef()
+api = Api("Connection")
 
-EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 NonEmpty = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=512)]
+
+
+def _email(text: str) -> str:
+    normalized_email(text)  # refuses what is not an address; the address is kept as the admin typed it
+    return text
 
 
 class ConnectRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     client_id: NonEmpty
     client_secret: Annotated[SecretStr, Field(min_length=1, max_length=1024)]
+    # The Ironclad user the calls act as (x-as-user-email), checked by the project's one email rule.
     user_email: Annotated[
-        str, StringConstraints(strip_whitespace=True, min_length=3, max_length=320, pattern=EMAIL.pattern)
+        str, StringConstraints(strip_whitespace=True, min_length=3, max_length=320), AfterValidator(_email)
     ]
     region: Literal["na1", "eu1", "demo"]
 
@@ -103,10 +110,16 @@ def connect_error(exc: Exception) -> ApiError:
     return ApiError(502, "IRONCLAD_ERROR", f"Ironclad refused the connection: {exc}", {"ironclad": str(exc)})
 
 
-@routes.get("/api/v1/ironclad/scopes")
+@api(
+    "GET",
+    "/api/v1/ironclad/scopes",
+    summary="The Ironclad scopes we use, what each is for and whether it is required",
+    responses={200: list[Scope]},
+    errors=(401,),
+)
 async def list_scopes(_: web.Request) -> web.Response:
-    return web.json_response(
-        [{"scope": s.scope, "purpose": s.purpose, "required": s.required} for s in SCOPES]
+    return respond(
+        list[Scope], [{"scope": s.scope, "purpose": s.purpose, "required": s.required} for s in SCOPES]
     )
 
 
@@ -130,7 +143,15 @@ async def _probe(client: IroncladClient) -> set[str]:
     return granted
 
 
-@routes.put("/api/v1/tenants/{tenant}/ironclad/connection")
+@api(
+    "PUT",
+    "/api/v1/tenants/{tenant}/ironclad/connection",
+    summary="Connect (or reconnect) to Ironclad",
+    description="Gets a client-credentials token, proves the user email, records the granted scopes. "
+    "Nothing is stored when Ironclad refuses; a reconnect keeps mapping, runs and contracts.",
+    body=ConnectRequest,
+    responses={200: Connected},
+)
 async def connect(request: web.Request) -> web.Response:
     d = deps(request)
     tenant = request.match_info["tenant"]
@@ -160,7 +181,8 @@ async def connect(request: web.Request) -> web.Response:
     )
     await refresh_schema_and_suggest(d, tenant, probe)
     log.info("connected", tenant=tenant, region=body.region, missing_scopes=missing)
-    return web.json_response(
+    return respond(
+        Connected,
         {
             "status": ConnectionStatus.CONNECTED.value,
             "message": "Ironclad connected successfully!",
@@ -169,24 +191,36 @@ async def connect(request: web.Request) -> web.Response:
             "granted_scopes": doc["granted_scopes"],
             "missing_scopes": missing,
             "automatic_sync_available": automatic_sync_available(granted),
-        }
+        },
     )
 
 
-@routes.get("/api/v1/tenants/{tenant}/ironclad/connection")
+@api(
+    "GET",
+    "/api/v1/tenants/{tenant}/ironclad/connection",
+    summary="The connection, never the secret",
+    responses={200: Connection},
+    errors=(400, 401),
+)
 async def get_connection(request: web.Request) -> web.Response:
     doc = await deps(request).connections.get(request.match_info["tenant"])
-    return web.json_response(public_connection(doc))
+    return respond(Connection, public_connection(doc))
 
 
-@routes.delete("/api/v1/tenants/{tenant}/ironclad/connection")
+@api(
+    "DELETE",
+    "/api/v1/tenants/{tenant}/ironclad/connection",
+    summary="Disconnect: webhooks removed where possible, credentials erased; contracts remain",
+    responses={200: Disconnected},
+    errors=(400, 401, 503),
+)
 async def disconnect(request: web.Request) -> web.Response:
     d = deps(request)
     tenant = request.match_info["tenant"]
     receiver_of(request.app).connections.forget(tenant)
     doc = await d.connections.get(tenant)
     if doc is None or doc.get("status") == ConnectionStatus.DISCONNECTED.value:
-        return web.json_response({"status": ConnectionStatus.DISCONNECTED.value, "already": True})
+        return respond(Disconnected, {"status": ConnectionStatus.DISCONNECTED.value, "already": True})
     leftover = await remove_webhooks(d, tenant, doc)
     cancelled = await d.runs.cancel_active(tenant, "cancelled: the Ironclad connection was removed")
     await d.connections.disconnect(tenant, leftover_webhooks=leftover)
@@ -197,4 +231,4 @@ async def disconnect(request: web.Request) -> web.Response:
         "cancelled_runs": cancelled,
         "webhooks_left_in_ironclad": leftover,
     }
-    return web.json_response(body)
+    return respond(Disconnected, body)

@@ -8,12 +8,27 @@ from aiohttp import web
 from bson import ObjectId
 from bson.errors import InvalidId
 from gridfs.errors import NoFile
+from pydantic import BaseModel, ConfigDict, Field
 
 from contracts_common.storage.contracts import public_contract
 from gateway.deps import deps
-from gateway.errors import ApiError
+from gateway.errors import ApiError, parse_query
+from gateway.models import Contract, Contracts
+from gateway.openapi import Api, Binary, respond
 
-routes = web.RouteTableDef()
+api = Api("Contracts")
+
+
+class ContractsQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    limit: int = Field(default=50, ge=1, le=500)
+    cursor: str | None = Field(default=None, description="next_cursor of the previous page")
+    q: str | None = Field(default=None, description="search in the name and Ironclad ids")
+
+
+class ContractQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    raw: bool = Field(default=False, description="include Ironclad's record as stored")
 
 
 def attachment_disposition(filename: str) -> str:
@@ -22,37 +37,51 @@ def attachment_disposition(filename: str) -> str:
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
-@routes.get("/api/v1/tenants/{tenant}/contracts")
+@api(
+    "GET",
+    "/api/v1/tenants/{tenant}/contracts",
+    summary="Imported contracts, newest first, a page at a time",
+    query=ContractsQuery,
+    responses={200: Contracts},
+    errors=(400, 401),
+)
 async def list_contracts(request: web.Request) -> web.Response:
     d = deps(request)
-    try:
-        limit = int(request.query.get("limit", "50"))
-    except ValueError as exc:
-        raise ApiError(
-            400, "INVALID_PARAM", "limit must be an integer from 1 to 500.", {"field": "limit"}
-        ) from exc
-    if not 1 <= limit <= 500:
-        raise ApiError(400, "INVALID_PARAM", "limit must be an integer from 1 to 500.", {"field": "limit"})
-    cursor = request.query.get("cursor") or None
+    query = parse_query(request, ContractsQuery)
+    cursor = query.cursor or None
     if cursor is not None and not ObjectId.is_valid(cursor):
         raise ApiError(400, "INVALID_PARAM", "cursor is not one this API gave out.", {"field": "cursor"})
-    search = (request.query.get("q") or "").strip()[:200] or None
+    search = (query.q or "").strip()[:200] or None
     docs, next_cursor = await d.contracts.page(
-        request.match_info["tenant"], limit=limit, cursor=cursor, search=search
+        request.match_info["tenant"], limit=query.limit, cursor=cursor, search=search
     )
-    return web.json_response({"items": [public_contract(doc) for doc in docs], "next_cursor": next_cursor})
+    return respond(Contracts, {"items": [public_contract(doc) for doc in docs], "next_cursor": next_cursor})
 
 
-@routes.get("/api/v1/tenants/{tenant}/contracts/{contract_id}")
+@api(
+    "GET",
+    "/api/v1/tenants/{tenant}/contracts/{contract_id}",
+    summary="One contract, by our id, the Ironclad record id or its IC-n id",
+    query=ContractQuery,
+    responses={200: Contract},
+    errors=(400, 401, 404),
+)
 async def get_contract(request: web.Request) -> web.Response:
     d = deps(request)
+    query = parse_query(request, ContractQuery)
     doc = await d.contracts.get(request.match_info["tenant"], request.match_info["contract_id"])
     if doc is None:
         raise ApiError(404, "CONTRACT_NOT_FOUND", "No contract with this id in this workspace.")
-    return web.json_response(public_contract(doc, with_raw=request.query.get("raw") in ("1", "true")))
+    return respond(Contract, public_contract(doc, with_raw=query.raw))
 
 
-@routes.get("/api/v1/tenants/{tenant}/contracts/{contract_id}/attachments/{key}")
+@api(
+    "GET",
+    "/api/v1/tenants/{tenant}/contracts/{contract_id}/attachments/{key}",
+    summary="A stored document's bytes, with its content type and sha256 (X-Content-SHA256)",
+    responses={200: Binary},
+    errors=(400, 401, 404),
+)
 async def get_attachment(request: web.Request) -> web.StreamResponse:
     d = deps(request)
     tenant = request.match_info["tenant"]

@@ -25,15 +25,18 @@ from contracts_common.timeutil import iso
 from gateway.api.schema import cached_schema
 from gateway.deps import GatewayDeps, deps
 from gateway.errors import ApiError, invalid_body, parse_body, read_json
+from gateway.models import ContractField, FieldMapping, Preview, Rules
+from gateway.openapi import Api, respond
 
-routes = web.RouteTableDef()
+api = Api("Field mapping")
 
 MAX_RULES = 500
 
 
 class MappingBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    rules: list[dict[str, Any]] = Field(max_length=MAX_RULES)
+    # Checked rule by rule after parsing, so every problem is answered with its rule's index.
+    rules: Rules = Field(max_length=MAX_RULES)
     version: int | None = None  # ignored on PUT: every PUT makes a new version
 
 
@@ -56,18 +59,36 @@ async def tenant_targets(d: GatewayDeps, tenant: str) -> list[TargetField]:
     return target_fields(custom)
 
 
-@routes.get("/api/v1/contract-fields")
+@api(
+    "GET",
+    "/api/v1/contract-fields",
+    summary="Contracts AI's target fields",
+    responses={200: list[ContractField]},
+    errors=(401,),
+)
 async def contract_fields(_: web.Request) -> web.Response:
-    return web.json_response([_field(f) for f in BUILTIN_TARGET_FIELDS])
+    return respond(list[ContractField], [_field(f) for f in BUILTIN_TARGET_FIELDS])
 
 
-@routes.get("/api/v1/tenants/{tenant}/contract-fields")
+@api(
+    "GET",
+    "/api/v1/tenants/{tenant}/contract-fields",
+    summary="Target fields including the tenant's custom ones",
+    responses={200: list[ContractField]},
+    errors=(400, 401),
+)
 async def tenant_contract_fields(request: web.Request) -> web.Response:
     targets = await tenant_targets(deps(request), request.match_info["tenant"])
-    return web.json_response([_field(f) for f in targets])
+    return respond(list[ContractField], [_field(f) for f in targets])
 
 
-@routes.put("/api/v1/tenants/{tenant}/contract-fields/custom")
+@api(
+    "PUT",
+    "/api/v1/tenants/{tenant}/contract-fields/custom",
+    summary="Replace the tenant's custom target fields",
+    body=CustomFieldsBody,
+    responses={200: list[ContractField]},
+)
 async def put_custom_fields(request: web.Request) -> web.Response:
     d = deps(request)
     tenant = request.match_info["tenant"]
@@ -82,7 +103,7 @@ async def put_custom_fields(request: web.Request) -> web.Response:
         await d.db.custom_target_fields.insert_many(
             [{"tenant": tenant, **f.model_dump(mode="json")} for f in custom]
         )
-    return web.json_response([_field(f) for f in targets])
+    return respond(list[ContractField], [_field(f) for f in targets])
 
 
 async def _validated(d: GatewayDeps, tenant: str, body: MappingBody) -> list[TargetField]:
@@ -108,23 +129,38 @@ def _normalised(rules: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [r.model_dump(mode="json", exclude_none=True) for r in _parsed(rules)]
 
 
-@routes.get("/api/v1/tenants/{tenant}/field-mapping")
+@api(
+    "GET",
+    "/api/v1/tenants/{tenant}/field-mapping",
+    summary="The current field mapping (version 0: the default until one is stored)",
+    responses={200: FieldMapping},
+    errors=(400, 401),
+)
 async def get_mapping(request: web.Request) -> web.Response:
     doc = await deps(request).mappings.current(request.match_info["tenant"])
     if doc is None:
         rules = [r.model_dump(mode="json", exclude_none=True) for r in DEFAULT_RULES_WITHOUT_METADATA]
-        return web.json_response({"version": 0, "rules": rules, "suggested": True, "created_at": None})
-    return web.json_response(
+        return respond(FieldMapping, {"version": 0, "rules": rules, "suggested": True, "created_at": None})
+    return respond(
+        FieldMapping,
         {
             "version": doc["version"],
             "rules": doc["rules"],
             "suggested": doc.get("suggested", False),
             "created_at": iso(doc["created_at"]),
-        }
+        },
     )
 
 
-@routes.put("/api/v1/tenants/{tenant}/field-mapping")
+@api(
+    "PUT",
+    "/api/v1/tenants/{tenant}/field-mapping",
+    summary="Store a new mapping version and re-map the stored contracts with it",
+    description="Every problem is answered at once (422 INVALID_MAPPING, details.rules: "
+    "[{index, source, target, code, message}]) and nothing is stored.",
+    body=MappingBody,
+    responses={200: FieldMapping},
+)
 async def put_mapping(request: web.Request) -> web.Response:
     d = deps(request)
     tenant = request.match_info["tenant"]
@@ -138,18 +174,25 @@ async def put_mapping(request: web.Request) -> web.Response:
     except BrokerUnavailable:
         # The mapping is stored; the next import or a later PUT re-maps. Say so rather than fail.
         remap_run_id = None
-    return web.json_response(
+    return respond(
+        FieldMapping,
         {
             "version": doc["version"],
             "rules": doc["rules"],
             "suggested": False,
             "created_at": iso(doc["created_at"]),
             "remap_run_id": remap_run_id,
-        }
+        },
     )
 
 
-@routes.post("/api/v1/tenants/{tenant}/field-mapping/preview")
+@api(
+    "POST",
+    "/api/v1/tenants/{tenant}/field-mapping/preview",
+    summary="What a mapping would make of a few stored contracts, with per-field errors",
+    body=PreviewBody,
+    responses={200: Preview},
+)
 async def preview(request: web.Request) -> web.Response:
     d = deps(request)
     tenant = request.match_info["tenant"]
@@ -170,11 +213,12 @@ async def preview(request: web.Request) -> web.Response:
     ]
     compiled = compile_mapping(_parsed(body.rules), targets)
     items = preview_mapping([doc["raw"] for doc in docs], compiled, targets)
-    return web.json_response(
+    return respond(
+        Preview,
         {
             "items": [
                 {"contract_id": str(doc["_id"]), **item.model_dump(mode="json")}
                 for doc, item in zip(docs, items, strict=True)
             ]
-        }
+        },
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
@@ -12,9 +12,17 @@ from contracts_common.messaging import BrokerUnavailable
 from contracts_common.storage.runs import public_run
 from gateway.api.connection_guard import require_connected
 from gateway.deps import deps
-from gateway.errors import ApiError, parse_body, read_json
+from gateway.errors import ApiError, parse_body, parse_query, read_json
+from gateway.models import Run, Runs, RunStarted
+from gateway.openapi import Api, respond
 
-routes = web.RouteTableDef()
+api = Api("Runs")
+
+
+class RunsQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    limit: int = Field(default=50, ge=1, le=200, description="newest first, at most this many")
+    kind: Literal["import", "webhook", "reconcile", "remap", "delta"] | None = None
 
 
 class ImportRequest(BaseModel):
@@ -26,7 +34,14 @@ def _broker_down(exc: Exception) -> ApiError:
     return ApiError(503, "BROKER_UNAVAILABLE", "The job queue is unavailable right now; try again shortly.")
 
 
-@routes.post("/api/v1/tenants/{tenant}/ironclad/imports")
+@api(
+    "POST",
+    "/api/v1/tenants/{tenant}/ironclad/imports",
+    summary="Start an import (records and their documents), optionally up to max_contracts",
+    body=ImportRequest,
+    body_required=False,
+    responses={202: RunStarted},
+)
 async def start_import_route(request: web.Request) -> web.Response:
     d = deps(request)
     tenant = request.match_info["tenant"]
@@ -36,10 +51,15 @@ async def start_import_route(request: web.Request) -> web.Response:
         run = await start_import(d.db, d.broker, tenant, body.max_contracts)
     except BrokerUnavailable as exc:
         raise _broker_down(exc) from exc
-    return web.json_response({"run_id": run["_id"], "status": run["status"]}, status=202)
+    return respond(RunStarted, {"run_id": run["_id"], "status": run["status"]}, status=202)
 
 
-@routes.post("/api/v1/tenants/{tenant}/ironclad/reconcile")
+@api(
+    "POST",
+    "/api/v1/tenants/{tenant}/ironclad/reconcile",
+    summary="Start a reconciliation now (full listing, repairs, deletions); one per tenant at a time",
+    responses={202: RunStarted},
+)
 async def start_reconcile_route(request: web.Request) -> web.Response:
     d = deps(request)
     tenant = request.match_info["tenant"]
@@ -54,30 +74,37 @@ async def start_reconcile_route(request: web.Request) -> web.Response:
         run, started = await start_reconcile(d.db, d.broker, tenant)
     except BrokerUnavailable as exc:
         raise _broker_down(exc) from exc
-    return web.json_response(
-        {"run_id": run["_id"], "status": run["status"], "already_running": not started}, status=202
+    return respond(
+        RunStarted,
+        {"run_id": run["_id"], "status": run["status"], "already_running": not started},
+        status=202,
     )
 
 
-@routes.get("/api/v1/tenants/{tenant}/ironclad/runs")
+@api(
+    "GET",
+    "/api/v1/tenants/{tenant}/ironclad/runs",
+    summary="Sync runs (import, webhook, reconcile, remap, delta), newest first, with their counters",
+    query=RunsQuery,
+    responses={200: Runs},
+    errors=(400, 401),
+)
 async def list_runs(request: web.Request) -> web.Response:
     d = deps(request)
-    try:
-        limit = int(request.query.get("limit", "50"))
-    except ValueError as exc:
-        raise ApiError(
-            400, "INVALID_PARAM", "limit must be an integer from 1 to 200.", {"field": "limit"}
-        ) from exc
-    if not 1 <= limit <= 200:
-        raise ApiError(400, "INVALID_PARAM", "limit must be an integer from 1 to 200.", {"field": "limit"})
-    kind = request.query.get("kind")
-    runs = await d.runs.recent(request.match_info["tenant"], limit=limit, kind=kind)
-    return web.json_response({"items": [public_run(r) for r in runs]})
+    query = parse_query(request, RunsQuery)
+    runs = await d.runs.recent(request.match_info["tenant"], limit=query.limit, kind=query.kind)
+    return respond(Runs, {"items": [public_run(r) for r in runs]})
 
 
-@routes.get("/api/v1/tenants/{tenant}/ironclad/runs/{run_id}")
+@api(
+    "GET",
+    "/api/v1/tenants/{tenant}/ironclad/runs/{run_id}",
+    summary="One run",
+    responses={200: Run},
+    errors=(400, 401, 404),
+)
 async def get_run(request: web.Request) -> web.Response:
     run = await deps(request).runs.get(request.match_info["tenant"], request.match_info["run_id"])
     if run is None:
         raise ApiError(404, "RUN_NOT_FOUND", "No run with this id for this workspace.")
-    return web.json_response(public_run(run))
+    return respond(Run, public_run(run))

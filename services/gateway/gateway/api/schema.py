@@ -6,6 +6,7 @@ from typing import Any
 
 import structlog
 from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field
 
 from contracts_common.ironclad import IroncladClient, IroncladError, OAuthError
 from contracts_common.mapping import source_fields, suggest_mapping
@@ -13,10 +14,17 @@ from contracts_common.storage.database import Document
 from contracts_common.timeutil import iso, utcnow
 from gateway.api.connection_guard import connected_client
 from gateway.deps import GatewayDeps, deps
-from gateway.errors import ApiError
+from gateway.errors import ApiError, parse_query
+from gateway.models import IroncladFields, Suggestions
+from gateway.openapi import Api, respond
 
 log = structlog.get_logger(__name__)
-routes = web.RouteTableDef()
+api = Api("Field mapping")
+
+
+class FieldsQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    refresh: bool = Field(default=False, description="read /records/metadata again instead of the cache")
 
 
 async def cached_schema(d: GatewayDeps, tenant: str) -> Document | None:
@@ -42,12 +50,18 @@ async def refresh_schema_and_suggest(d: GatewayDeps, tenant: str, client: Ironcl
         await d.mappings.save(tenant, rules, suggested=True)
 
 
-@routes.get("/api/v1/tenants/{tenant}/ironclad/fields")
+@api(
+    "GET",
+    "/api/v1/tenants/{tenant}/ironclad/fields",
+    summary="Ironclad's record types and properties (from /records/metadata, cached)",
+    query=FieldsQuery,
+    responses={200: IroncladFields},
+)
 async def ironclad_fields(request: web.Request) -> web.Response:
     d = deps(request)
     tenant = request.match_info["tenant"]
-    refresh = request.query.get("refresh", "false").lower() in ("1", "true", "yes")
-    doc = None if refresh else await cached_schema(d, tenant)
+    query = parse_query(request, FieldsQuery)
+    doc = None if query.refresh else await cached_schema(d, tenant)
     if doc is None:
         client = await connected_client(d, tenant)
         try:
@@ -60,26 +74,34 @@ async def ironclad_fields(request: web.Request) -> web.Response:
         {"key": key, "display_name": spec.get("displayName"), "description": spec.get("description")}
         for key, spec in (metadata.get("recordTypes") or {}).items()
     ]
-    return web.json_response(
+    return respond(
+        IroncladFields,
         {
             "record_types": record_types,
             "fields": [f.model_dump(mode="json") for f in source_fields(metadata)],
             "fetched_at": iso(doc["fetched_at"]),
-        }
+        },
     )
 
 
-@routes.get("/api/v1/tenants/{tenant}/field-mapping/suggestions")
+@api(
+    "GET",
+    "/api/v1/tenants/{tenant}/field-mapping/suggestions",
+    summary="Rules suggested from Ironclad's schema, each with why",
+    responses={200: Suggestions},
+    errors=(400, 401),
+)
 async def mapping_suggestions(request: web.Request) -> web.Response:
     """The rules suggested from the cached Ironclad schema, each with why (the admin page marks them)."""
     doc = await cached_schema(deps(request), request.match_info["tenant"])
     suggestions = suggest_mapping(doc["metadata"]) if doc else []
-    return web.json_response(
+    return respond(
+        Suggestions,
         {
             "items": [
                 {"rule": s.rule.model_dump(mode="json", exclude_none=True), "reason": s.reason}
                 for s in suggestions
             ],
             "schema_fetched_at": iso(doc["fetched_at"]) if doc else None,
-        }
+        },
     )

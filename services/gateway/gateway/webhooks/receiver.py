@@ -7,7 +7,7 @@ The answer follows R1-R3 of reliability.md:
 - 200 only after the broker confirmed the `WebhookEvent`; 503 when it cannot, so Ironclad retries.
 
 A new delivery costs one read (is the event id known?) and, after the confirmed publish, one insert,
-each shared with the deliveries arriving at the same moment (see HandOffRows); the tenant's connection
+each shared with the deliveries arriving at the same moment (see HandedOffEvents); the tenant's connection
 comes from a short cache (see ConnectionCache). Two deliveries of one event that
 arrive at the same moment may both be handed off, which the importer's idempotent work absorbs; one
 that arrives after the first was recorded is answered 200 without publishing.
@@ -38,10 +38,12 @@ from contracts_common.storage.database import Document
 from contracts_common.timeutil import utcnow
 from gateway.deps import GatewayDeps, deps
 from gateway.errors import error_response
+from gateway.models import DeliveryAnswer, WebhookEnvelope
+from gateway.openapi import Api, Header, respond
 from gateway.webhooks.verification import KeyCache, VerificationError, parse_header
 
 log = structlog.get_logger(__name__)
-routes = web.RouteTableDef()
+api = Api("Automatic Sync")
 
 TENANT = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 EVENT_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,200}$")
@@ -92,11 +94,11 @@ class WebhookReceiver:
         self.connections = ConnectionCache()
         # Deliveries being handed off by this gateway, by (tenant, event id): duplicates wait on them.
         self.in_flight: InFlight = {}
-        self._rows: HandOffRows | None = None
+        self._rows: HandedOffEvents | None = None
 
-    def rows(self, d: GatewayDeps) -> HandOffRows:
+    def rows(self, d: GatewayDeps) -> HandedOffEvents:
         if self._rows is None:
-            self._rows = HandOffRows(d.db.webhook_deliveries, d.settings.webhook_dedupe_days)
+            self._rows = HandedOffEvents(d.db.webhook_deliveries, d.settings.webhook_dedupe_days)
         return self._rows
 
 
@@ -135,7 +137,25 @@ def _sync_on(connection: Document | None) -> bool:
     return bool((connection.get("automatic_sync") or {}).get("enabled"))
 
 
-@routes.post("/webhooks/ironclad/{tenant}")
+@api(
+    "POST",
+    "/webhooks/ironclad/{tenant}",
+    summary="Receive an Ironclad webhook delivery",
+    description="Called by Ironclad, not by admins: no admin token. Verified with Ironclad's RSA signature "
+    "(X-Ironclad-Webhook-Verification over event id + body + nonce, key from "
+    "GET /webhooks/verification-key, fetched again once when a check fails). Deduplicated by "
+    "X-Ironclad-Webhook-Event-Id for at least 3 days. Answers 200 only after the broker confirmed the "
+    "hand-off; 503 when it cannot, so Ironclad retries; 410 when Automatic Sync is off, so Ironclad "
+    "disables the webhook.",
+    body=WebhookEnvelope,
+    responses={200: DeliveryAnswer},
+    errors=(400, 401, 404, 410, 413, 503),
+    admin=False,
+    headers=(
+        Header(EVENT_ID_HEADER, "the event's id, also signed"),
+        Header(VERIFICATION_HEADER, "JSON {nonce, signAlgorithm, signature, encoding}"),
+    ),
+)
 async def receive(request: web.Request) -> web.Response:
     d = deps(request)
     tenant = request.match_info["tenant"]
@@ -219,7 +239,7 @@ async def hand_off(d: GatewayDeps, message: WebhookEvent, receiver: WebhookRecei
     # If the first delivery failed, this one tries afresh below.
     if first is not None and await asyncio.shield(first):
         WEBHOOKS.labels(outcome="deduplicated").inc()
-        return web.json_response({"status": "duplicate", "event_id": message.event_id})
+        return respond(DeliveryAnswer, {"status": "duplicate", "event_id": message.event_id})
     outcome: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
     in_flight[key_tuple] = outcome
     try:
@@ -238,7 +258,7 @@ async def hand_off(d: GatewayDeps, message: WebhookEvent, receiver: WebhookRecei
 InFlight = dict[tuple[str, str], "asyncio.Future[bool]"]
 
 
-class HandOffRows:
+class HandedOffEvents:
     """What the receiver remembers of the events it handed off, read and written in groups.
 
     Under a burst every delivery needs the same two round trips (is the event known? remember it), so
@@ -291,12 +311,12 @@ def _by_tenant(keys: list[tuple[str, str]]) -> dict[str, list[str]]:
     return out
 
 
-async def _hand_off_once(d: GatewayDeps, message: WebhookEvent, rows: HandOffRows) -> web.Response:
+async def _hand_off_once(d: GatewayDeps, message: WebhookEvent, rows: HandedOffEvents) -> web.Response:
     try:
         if await rows.known.call((message.tenant, message.event_id)):
             WEBHOOKS.labels(outcome="deduplicated").inc()
             log.info("webhook_duplicate", tenant=message.tenant, event_id=message.event_id)
-            return web.json_response({"status": "duplicate", "event_id": message.event_id})
+            return respond(DeliveryAnswer, {"status": "duplicate", "event_id": message.event_id})
     except PyMongoError as exc:
         log.warning("webhook_dedupe_unavailable", error=repr(exc))
         return error_response(503, "DATABASE_UNAVAILABLE", "The event could not be recorded; retry later.")
@@ -311,7 +331,10 @@ async def _hand_off_once(d: GatewayDeps, message: WebhookEvent, rows: HandOffRow
             "webhook_hand_off_failed", tenant=message.tenant, event_id=message.event_id, error=str(exc)
         )
         return _reject(
-            503, "BROKER_UNAVAILABLE", "The event could not be handed off; retry later.", "rejected"
+            503,
+            "BROKER_UNAVAILABLE",
+            "The event could not be handed off; retry later.",
+            "rejected",
         )
     try:
         await rows.remember.call(message)
@@ -320,99 +343,4 @@ async def _hand_off_once(d: GatewayDeps, message: WebhookEvent, rows: HandOffRow
         log.warning("webhook_dedupe_insert_failed", error=repr(exc))
     WEBHOOKS.labels(outcome="handed_off").inc()
     log.info("webhook_handed_off", tenant=message.tenant, event_id=message.event_id, event_type=message.event)
-    return web.json_response({"status": "accepted", "event_id": message.event_id})
-
-
-_ERROR = {"$ref": "#/components/schemas/Error"}
-
-WEBHOOK_OPENAPI_PATHS: dict[str, Any] = {
-    "/webhooks/ironclad/{tenant}": {
-        "post": {
-            "tags": ["Automatic Sync"],
-            "summary": "Receive an Ironclad webhook delivery",
-            "description": (
-                "Called by Ironclad, not by admins: no admin token. Verified with Ironclad's RSA signature "
-                "(`X-Ironclad-Webhook-Verification` over event id + body + nonce, key from "
-                "`GET /webhooks/verification-key`, fetched again once when a check fails). Deduplicated by "
-                "`X-Ironclad-Webhook-Event-Id` for at least 3 days. Answers 200 only after the broker "
-                "confirmed the hand-off; 503 when it cannot, so Ironclad retries."
-            ),
-            "security": [],
-            "parameters": [
-                {
-                    "name": "tenant",
-                    "in": "path",
-                    "required": True,
-                    "schema": {"type": "string", "pattern": "^[a-z0-9][a-z0-9-]{0,62}$"},
-                },
-                {"name": EVENT_ID_HEADER, "in": "header", "required": True, "schema": {"type": "string"}},
-                {
-                    "name": VERIFICATION_HEADER,
-                    "in": "header",
-                    "required": True,
-                    "description": "JSON `{nonce, signAlgorithm, signature, encoding}`",
-                    "schema": {"type": "string"},
-                },
-            ],
-            "requestBody": {
-                "required": True,
-                "content": {
-                    "application/json": {
-                        "schema": {
-                            "type": "object",
-                            "required": ["payload"],
-                            "properties": {
-                                "companyID": {"type": "string"},
-                                "webhookID": {"type": "string"},
-                                "timestamp": {"type": "string", "format": "date-time"},
-                                "payload": {
-                                    "type": "object",
-                                    "required": ["event"],
-                                    "properties": {"event": {"type": "string"}},
-                                    "additionalProperties": True,
-                                },
-                            },
-                        }
-                    }
-                },
-            },
-            "responses": {
-                "200": {
-                    "description": "Handed off (or a duplicate of an event already handed off)",
-                    "content": {
-                        "application/json": {
-                            "schema": {
-                                "type": "object",
-                                "properties": {
-                                    "status": {"type": "string", "enum": ["accepted", "duplicate"]},
-                                    "event_id": {"type": "string"},
-                                },
-                            }
-                        }
-                    },
-                },
-                "400": {
-                    "description": "Not an Ironclad webhook envelope",
-                    "content": {"application/json": {"schema": _ERROR}},
-                },
-                "401": {
-                    "description": "Missing or invalid signature",
-                    "content": {"application/json": {"schema": _ERROR}},
-                },
-                "404": {
-                    "description": "Invalid tenant id",
-                    "content": {"application/json": {"schema": _ERROR}},
-                },
-                "410": {
-                    "description": "Disconnected or Automatic Sync off: Ironclad stops delivering",
-                    "content": {"application/json": {"schema": _ERROR}},
-                },
-                "413": {"description": "Body too large", "content": {"application/json": {"schema": _ERROR}}},
-                "503": {
-                    "description": "Could not hand off (broker or key unavailable): Ironclad retries",
-                    "content": {"application/json": {"schema": _ERROR}},
-                },
-            },
-        }
-    }
-}
+    return respond(DeliveryAnswer, {"status": "accepted", "event_id": message.event_id})

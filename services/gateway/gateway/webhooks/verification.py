@@ -156,7 +156,7 @@ class KeyCache:
     async def _refetch(
         self, tenant: str, fetch: KeyFetcher, generation: Any, stale: rsa.RSAPublicKey
     ) -> rsa.RSAPublicKey | None:
-        """A fresh key after `stale` failed; None when it was just fetched (or another caller refetched)."""
+        """A new key after `stale` failed; None when it was just fetched (or another caller refetched)."""
         async with self._locks.setdefault(tenant, asyncio.Lock()):
             entry = self._entries.get(tenant)
             if entry is not None and entry.key is not None and entry.key is not stale:
@@ -182,7 +182,7 @@ class KeyCache:
         key = await self._key(tenant, fetch, generation)
         if verify(key, event_id, body, header):
             return True
-        fresh = await self._refetch(tenant, fetch, generation, key)
-        if fresh is None or fresh is key:
+        renewed = await self._refetch(tenant, fetch, generation, key)
+        if renewed is None or renewed is key:
             return False
-        return verify(fresh, event_id, body, header)
+        return verify(renewed, event_id, body, header)

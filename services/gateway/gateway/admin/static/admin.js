@@ -21,6 +21,8 @@ const state = {
   mapping: null,
   rows: [],
   ruleErrors: new Map(),
+  // Each transform kind's parameters, from the API's own document (the models the server validates with).
+  transformSchemas: {},
   contracts: { items: [], cursor: null, q: "" },
 };
 
@@ -705,43 +707,65 @@ async function onDisconnectClose() {
 // ---------------------------------------------------------------- Field Mapping tab
 
 const TRANSFORMS = [
-  ["", "None (type's own conversion)", ""],
-  ["date", "Date", '{"format": "%d/%m/%Y"}'],
-  ["datetime", "Date and time", '{"format": "%d/%m/%Y %H:%M"}'],
-  ["number", "Number", '{"decimal_separator": ","}'],
-  ["money", "Money", '{"currency": "USD"}'],
-  ["duration", "Duration", '{"unit": "months"}'],
-  ["enum_map", "Map values", '{"values": {"Active": "active"}, "fallback": "error"}'],
-  ["boolean", "Yes / no", '{"true_values": ["auto-renew"]}'],
-  ["email", "Email", ""],
-  ["join", "Join list into text", '{"separator": ", "}'],
-  ["split", "Split text into list", '{"separator": ","}'],
-  ["trim", "Trim spaces", ""],
-  ["case", "Change case", '{"mode": "upper"}'],
-  ["address", "Address", ""],
-  ["identity", "As is", ""],
-  ["__custom", "Custom JSON (chain)", '[{"kind": "trim"}, {"kind": "case", "mode": "title"}]'],
+  ["", "None (type's own conversion)"],
+  ["date", "Date"],
+  ["datetime", "Date and time"],
+  ["number", "Number"],
+  ["money", "Money"],
+  ["duration", "Duration"],
+  ["enum_map", "Map values"],
+  ["boolean", "Yes / no"],
+  ["email", "Email"],
+  ["join", "Join list into text"],
+  ["split", "Split text into list"],
+  ["trim", "Trim spaces"],
+  ["case", "Change case"],
+  ["address", "Address"],
+  ["identity", "As is"],
+  ["__custom", "Custom JSON (chain)"],
 ];
-// Parameters a kind needs: prefilled when the kind is picked.
-const REQUIRED_PARAMS = {
-  money: '{"currency": "USD"}',
-  enum_map: '{"values": {"Active": "active"}, "fallback": "error"}',
-  case: '{"mode": "upper"}',
-  __custom: '[{"kind": "trim"}]',
+// Parameters prefilled when a kind is picked (its required ones, and the usual choice).
+const PREFILLED_ARGS = {
+  money: { currency: "USD" },
+  enum_map: { values: { Active: "active" }, fallback: "error" },
+  case: { mode: "upper" },
 };
+const CUSTOM_PLACEHOLDER = '[{"kind": "trim"}, {"kind": "case", "mode": "title"}]';
 const KNOWN_KINDS = new Set(TRANSFORMS.map((t) => t[0]).filter((k) => k && k !== "__custom"));
 
+// The transform models' schemas by kind, read from the OpenAPI document's components.
+function transformSchemasOf(document) {
+  const out = {};
+  for (const schema of Object.values((document.components || {}).schemas || {})) {
+    const kind = ((schema.properties || {}).kind || {}).const;
+    if (kind && KNOWN_KINDS.has(kind)) out[kind] = schema;
+  }
+  return out;
+}
+
+// `anyOf: [X, {type: "null"}]` (an optional parameter) as X.
+function unwrapOptional(spec) {
+  if (!spec.anyOf) return spec;
+  const real = spec.anyOf.find((s) => s.type !== "null") || {};
+  return { ...spec, ...real, anyOf: undefined };
+}
+
+function paramNames(kind) {
+  const schema = state.transformSchemas[kind];
+  return schema ? Object.keys(schema.properties || {}).filter((name) => name !== "kind") : [];
+}
+
 function ruleToRow(rule) {
-  const row = { source: rule.source || "", target: rule.target || "", kind: "", params: "", def: "" };
+  const row = { source: rule.source || "", target: rule.target || "", kind: "", args: {}, chain: "", def: "" };
   const t = rule.transform;
   if (typeof t === "string" && KNOWN_KINDS.has(t)) row.kind = t;
   else if (t && typeof t === "object" && !Array.isArray(t) && KNOWN_KINDS.has(t.kind)) {
     row.kind = t.kind;
     const { kind, ...rest } = t;
-    row.params = Object.keys(rest).length ? JSON.stringify(rest) : "";
+    row.args = rest;
   } else if (t !== undefined && t !== null) {
     row.kind = "__custom";
-    row.params = JSON.stringify(t);
+    row.chain = JSON.stringify(t);
   }
   if (rule.default !== undefined && rule.default !== null) {
     row.def = typeof rule.default === "string" ? rule.default : JSON.stringify(rule.default);
@@ -754,27 +778,22 @@ function rowToRule(row) {
   const rule = { source: row.source.trim(), target: row.target.trim() };
   if (!rule.source) problems.push("Choose an Ironclad field.");
   if (!rule.target) problems.push("Choose a Contracts AI field.");
-  const params = row.params.trim();
   if (row.kind === "__custom") {
     try {
-      rule.transform = JSON.parse(params);
+      rule.transform = JSON.parse(row.chain.trim());
     } catch (exc) {
       problems.push("The custom transform is not valid JSON.");
     }
   } else if (row.kind) {
-    let extra = {};
-    if (params) {
-      try {
-        extra = JSON.parse(params);
-        if (!extra || typeof extra !== "object" || Array.isArray(extra)) {
-          problems.push('Parameters must be a JSON object, e.g. {"format": "%d/%m/%Y"}.');
-          extra = {};
-        }
-      } catch (exc) {
-        problems.push('Parameters are not valid JSON, e.g. {"format": "%d/%m/%Y"}.');
-      }
+    const args = {};
+    for (const [name, value] of Object.entries(row.args || {})) {
+      if (value !== undefined && value !== null && value !== "") args[name] = value;
     }
-    rule.transform = { kind: row.kind, ...extra };
+    const required = (state.transformSchemas[row.kind] || {}).required || [];
+    for (const name of required) {
+      if (name !== "kind" && !(name in args)) problems.push(`The transform needs its ${name.replace(/_/g, " ")}.`);
+    }
+    rule.transform = { kind: row.kind, ...args };
   }
   const def = row.def.trim();
   if (def) {
@@ -802,12 +821,14 @@ async function loadMapping() {
   const info = $("#mapping-info");
   info.textContent = "Loading…";
   clear($("#mapping-result"));
-  const [fields, targets, mapping, suggestions] = await Promise.allSettled([
+  const [fields, targets, mapping, suggestions, document] = await Promise.allSettled([
     api("GET", `${tenantPath()}/ironclad/fields`),
     api("GET", `${tenantPath()}/contract-fields`),
     api("GET", `${tenantPath()}/field-mapping`),
     api("GET", `${tenantPath()}/field-mapping/suggestions`),
+    api("GET", "/api/v1/openapi.json"),
   ]);
+  state.transformSchemas = document.status === "fulfilled" ? transformSchemasOf(document.value) : {};
   if (mapping.status === "rejected" || targets.status === "rejected") {
     const err = mapping.status === "rejected" ? mapping.reason : targets.reason;
     info.textContent = "";
@@ -901,13 +922,13 @@ function renderRules() {
       "aria-label": `Transform of rule ${n}`, "aria-invalid": invalid, "aria-describedby": errId, "data-role": "kind",
       onchange: (e) => {
         row.kind = e.target.value;
-        row.params = REQUIRED_PARAMS[row.kind] || "";
+        row.args = { ...(PREFILLED_ARGS[row.kind] || {}) };
+        row.chain = row.kind === "__custom" ? '[{"kind": "trim"}]' : "";
         touched();
         renderRules();
         $(`#rules-table tbody tr[data-index="${index}"] [data-role="kind"]`).focus();
       },
     }, TRANSFORMS.map(([k, label]) => h("option", { value: k, selected: k === row.kind }, label)));
-    const placeholder = (TRANSFORMS.find((t) => t[0] === row.kind) || ["", "", ""])[2];
     body.append(h("tr", { class: "rule-row", "data-index": index, "data-source": row.source, "data-target": row.target },
       h("td", {}, String(n)),
       h("td", {},
@@ -928,14 +949,7 @@ function renderRules() {
         }, targetOptions(row.target)),
         tgt ? h("span", { class: "rule-meta" }, tgt.description) : null),
       h("td", {}, kindSelect),
-      h("td", {},
-        row.kind && !["email", "trim", "address", "identity"].includes(row.kind)
-          ? h("textarea", {
-            "aria-label": `Transform parameters of rule ${n} (JSON)`, "aria-invalid": invalid, "aria-describedby": errId,
-            "data-role": "params", rows: 2, placeholder, value: row.params, spellcheck: "false",
-            oninput: (e) => { row.params = e.target.value; touched(); },
-          })
-          : h("span", { class: "hint" }, "—")),
+      h("td", {}, transformParams(row, n, { invalid, errId, touched })),
       h("td", {},
         h("input", {
           "aria-label": `Default of rule ${n}`, "aria-invalid": invalid, "aria-describedby": errId, "data-role": "default",
@@ -958,6 +972,71 @@ function renderRules() {
       h("td", { colspan: 8, id: errId },
         errors.length ? h("ul", { class: "rule-error-list", "data-role": "rule-errors" }, errors.map((m) => h("li", {}, m))) : null)));
   });
+}
+
+// One typed input per parameter of the row's transform, described by the transform's own schema:
+// a pick-list for a choice, a checkbox for yes/no, a number field, a comma-separated list, "from = to"
+// lines for a value map, else a text field with the schema's limits.
+function transformParams(row, n, { invalid, errId, touched }) {
+  if (row.kind === "__custom") {
+    return h("textarea", {
+      "aria-label": `Transform chain of rule ${n} (JSON)`, "aria-invalid": invalid, "aria-describedby": errId,
+      "data-role": "params", rows: 2, placeholder: CUSTOM_PLACEHOLDER, value: row.chain, spellcheck: "false",
+      oninput: (e) => { row.chain = e.target.value; touched(); },
+    });
+  }
+  const names = paramNames(row.kind);
+  if (!row.kind || !names.length) return h("span", { class: "hint" }, "—");
+  const schema = state.transformSchemas[row.kind];
+  const set = (name, value) => { row.args = { ...row.args, [name]: value }; touched(); };
+  return h("div", { class: "params", "data-role": "params" }, names.map((name) => {
+    const spec = unwrapOptional(schema.properties[name]);
+    const label = `${spec.title || name} of rule ${n}`;
+    const common = {
+      "aria-label": label, "aria-invalid": invalid, "aria-describedby": errId, "data-param": name,
+      title: spec.description || "",
+    };
+    const value = row.args[name];
+    let control;
+    if (spec.enum) {
+      const required = (schema.required || []).includes(name);
+      control = h("select", { ...common, onchange: (e) => set(name, e.target.value || undefined) },
+        required ? null : h("option", { value: "" }, spec.default !== undefined && spec.default !== null ? `default (${spec.default})` : "default"),
+        spec.enum.map((choice) => h("option", { value: choice, selected: choice === value }, choice)));
+    } else if (spec.type === "boolean") {
+      control = h("input", { ...common, type: "checkbox", checked: value === true, onchange: (e) => set(name, e.target.checked) });
+    } else if (spec.type === "integer" || spec.type === "number") {
+      control = h("input", {
+        ...common, type: "number", value: value ?? "", step: spec.type === "integer" ? "1" : "any",
+        oninput: (e) => set(name, e.target.value === "" ? undefined : Number(e.target.value)),
+      });
+    } else if (spec.type === "array") {
+      control = h("input", {
+        ...common, value: (value || []).join(", "), placeholder: "comma-separated",
+        oninput: (e) => set(name, e.target.value.split(",").map((x) => x.trim()).filter(Boolean)),
+      });
+    } else if (spec.type === "object") {
+      const lines = Object.entries(value || {}).map(([from, to]) => `${from} = ${to}`).join("\n");
+      control = h("textarea", {
+        ...common, rows: 2, value: lines, placeholder: "Ironclad value = Contracts AI value, one per line",
+        oninput: (e) => {
+          const map = {};
+          for (const line of e.target.value.split("\n")) {
+            const at = line.indexOf("=");
+            if (at > 0) map[line.slice(0, at).trim()] = line.slice(at + 1).trim();
+          }
+          set(name, map);
+        },
+      });
+    } else {
+      control = h("input", {
+        ...common, value: value ?? "", maxlength: spec.maxLength || null,
+        placeholder: spec.default !== undefined && spec.default !== null ? String(spec.default) : "",
+        oninput: (e) => set(name, e.target.value === "" ? undefined : e.target.value),
+      });
+    }
+    return h("label", { class: "param" }, h("span", { class: "param-name" }, (spec.title || name)), control);
+  }));
 }
 
 function showRuleErrors(local, serverProblems) {
@@ -1072,7 +1151,7 @@ async function onSave() {
 }
 
 function onAddRule() {
-  state.rows.push({ source: "", target: "", kind: "", params: "", def: "", added: true });
+  state.rows.push({ source: "", target: "", kind: "", args: {}, chain: "", def: "", added: true });
   renderRules();
   const selects = document.querySelectorAll("#rules-table tbody [data-role='source']");
   selects[selects.length - 1].focus();

@@ -1,7 +1,7 @@
-"""Handing fresh records to the mapper: their documents into GridFS first, then the confirmed publish.
+"""Publishing fetched records to the mapper: their documents into GridFS first, then the confirmed publish.
 
 Every path that brings records in (listings, webhook syncs, the incremental pass, a listing's closing
-pass) uses this one hand-off, so the mapper sees one shape of work whatever caused it.
+pass) publishes through this one path, so the mapper sees one shape of work whatever caused it.
 """
 
 from __future__ import annotations
@@ -42,13 +42,13 @@ async def get_records(
     return list(await asyncio.gather(*(get(rid) for rid in record_ids)))
 
 
-class RecordHandOff:
+class RecordPublisher:
     def __init__(self, *, documents: DocumentStore, broker: Broker, concurrency: int) -> None:
         self._documents = documents
         self._broker = broker
         self._concurrency = concurrency
 
-    async def many(
+    async def publish(
         self,
         client: IroncladClient,
         tenant: str,

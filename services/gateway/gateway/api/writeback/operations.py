@@ -1,0 +1,189 @@
+"""Write-back operations: stored as `queued`, queued for the importer, followed to their end.
+
+An operation id asked again answers the same operation (`already_queued`); see the package docstring.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+import structlog
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pymongo.errors import DuplicateKeyError
+
+from contracts_common.messages import WritebackTask
+from contracts_common.messaging import BrokerUnavailable
+from contracts_common.storage.database import Document
+from contracts_common.timeutil import iso, utcnow
+from contracts_common.writeback import (
+    ACTIONS,
+    find_contract,
+    linked_record_id,
+    scope_missing,
+)
+from gateway.api.connection_guard import require_connected
+from gateway.deps import GatewayDeps, deps
+from gateway.errors import ApiError, parse_query
+from gateway.models import Writeback, WritebackQueued, Writebacks
+from gateway.openapi import Api, respond
+
+log = structlog.get_logger(__name__)
+api = Api("Write-back")
+
+BASE = "/api/v1/tenants/{tenant}/contracts/{contract_id}/writeback"
+OPERATION_ID = r"^[A-Za-z0-9_-]{8,64}$"
+OperationId = Annotated[str, StringConstraints(pattern=OPERATION_ID)]
+WRITE_ERRORS = (400, 401, 403, 404, 409, 413, 415, 422, 503)
+
+
+class WritebacksQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    contract_id: str | None = None
+    limit: int = Field(default=50, ge=1, le=200)
+
+
+async def checked_contract(d: GatewayDeps, tenant: str, contract_id: str, action: str) -> Document:
+    """The contract to write back, once the connection and the scope the action needs are there."""
+    await require_connected(d, tenant)
+    connection = await d.connections.get(tenant)
+    if ACTIONS[action].scope not in set((connection or {}).get("granted_scopes") or []):
+        raise scope_missing(action)
+    return await find_contract(d.contracts, tenant, contract_id)
+
+
+def public_writeback(doc: Document) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "operation_id": doc["operation_id"],
+        "action": doc["action"],
+        "contract_id": doc["contract_id"],
+        "status": doc["status"],
+        "attempts": doc.get("attempts", 0),
+        "created_at": iso(doc.get("created_at")),
+        "updated_at": iso(doc.get("updated_at")),
+        "finished_at": iso(doc.get("finished_at")),
+    }
+    if doc.get("ironclad_record_id"):
+        out["ironclad_record_id"] = doc["ironclad_record_id"]
+    if doc.get("error"):
+        out["error"] = doc["error"]
+    if doc.get("result") is not None:
+        out["result"] = doc["result"]
+    return out
+
+
+async def replay(
+    d: GatewayDeps, tenant: str, operation_id: str | None, action: str, contract: Document
+) -> web.Response | None:
+    """The answer for an operation id asked before (same action and contract), else None."""
+    if operation_id is None:
+        return None
+    existing = await d.db.writebacks.find_one({"tenant": tenant, "operation_id": operation_id})
+    if existing is None:
+        return None
+    if existing["action"] != action or existing["contract_id"] != str(contract["_id"]):
+        raise ApiError(
+            409,
+            "OPERATION_ID_IN_USE",
+            "This operation_id was already used for another write-back.",
+            {"operation_id": operation_id},
+        )
+    body = {"operation_id": operation_id, "status": existing["status"], "already_queued": True}
+    return respond(WritebackQueued, body, status=202)
+
+
+async def queue(
+    d: GatewayDeps,
+    tenant: str,
+    action: str,
+    contract: Document,
+    request: dict[str, Any],
+    operation_id: str | None,
+) -> web.Response:
+    """Store the operation and queue its task; an operation id asked again answers the same operation."""
+    operation_id = operation_id or uuid.uuid4().hex
+    contract_id = str(contract["_id"])
+    now = utcnow()
+    doc: Document = {
+        "_id": f"{tenant}:{operation_id}",
+        "tenant": tenant,
+        "operation_id": operation_id,
+        "action": action,
+        "contract_id": contract_id,
+        "ironclad_record_id": linked_record_id(contract),
+        "status": "queued",
+        "request": request,
+        "attempts": 0,
+        "created_at": now,
+        "updated_at": now,
+    }
+    if action == "create_record":
+        doc["ironclad_record_id"] = None  # set once the record exists
+    try:
+        await d.db.writebacks.insert_one(doc)
+    except DuplicateKeyError as exc:
+        answer = await replay(d, tenant, operation_id, action, contract)
+        if answer is None:  # deleted in between
+            raise ApiError(503, "TRY_AGAIN", "The operation changed meanwhile; try again.") from exc
+        return answer
+    task = WritebackTask(
+        tenant=tenant,
+        operation_id=operation_id,
+        action=action,
+        contract_id=contract_id,
+        document_id=request.get("document_id"),
+        attachment_key=request.get("attachment_key"),
+        record_type=request.get("record_type"),
+    )
+    try:
+        await d.broker.publish_with_retry(task, attempts=3, max_wait=2.0)
+    except BrokerUnavailable as exc:
+        error = {
+            "code": "BROKER_UNAVAILABLE",
+            "message": "The job queue was unavailable; nothing was written.",
+            "details": {},
+        }
+        await d.db.writebacks.update_one(
+            {"_id": doc["_id"]}, {"$set": {"status": "failed", "error": error, "finished_at": utcnow()}}
+        )
+        raise ApiError(
+            503, "BROKER_UNAVAILABLE", "The job queue is unavailable right now; try again shortly."
+        ) from exc
+    log.info("writeback_queued", operation_id=operation_id, action=action, contract_id=contract_id)
+    return respond(WritebackQueued, {"operation_id": operation_id, "status": "queued"}, status=202)
+
+
+@api(
+    "GET",
+    "/api/v1/tenants/{tenant}/writebacks/{operation_id}",
+    summary="One write-back operation",
+    responses={200: Writeback},
+    errors=(400, 401, 404),
+)
+async def get_writeback(request: web.Request) -> web.Response:
+    d = deps(request)
+    doc = await d.db.writebacks.find_one(
+        {"tenant": request.match_info["tenant"], "operation_id": request.match_info["operation_id"]}
+    )
+    if doc is None:
+        raise ApiError(404, "OPERATION_NOT_FOUND", "No write-back operation with this id in this workspace.")
+    return respond(Writeback, public_writeback(doc))
+
+
+@api(
+    "GET",
+    "/api/v1/tenants/{tenant}/writebacks",
+    summary="Write-back operations, newest first",
+    query=WritebacksQuery,
+    responses={200: Writebacks},
+    errors=(400, 401),
+)
+async def list_writebacks(request: web.Request) -> web.Response:
+    d = deps(request)
+    params = parse_query(request, WritebacksQuery)
+    query: dict[str, Any] = {"tenant": request.match_info["tenant"]}
+    if params.contract_id:
+        query["contract_id"] = params.contract_id
+    docs = [doc async for doc in d.db.writebacks.find(query).sort("created_at", -1).limit(params.limit)]
+    return respond(Writebacks, {"items": [public_writeback(doc) for doc in docs]})

@@ -1,0 +1,340 @@
+"""Every body the gateway answers with, as a pydantic model (the request bodies live beside their
+handlers). The OpenAPI document is generated from these, and `openapi.respond` sends every answer
+through its model, dumping only the fields the handler set: a field the model does not know fails
+instead of reaching a client undocumented.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
+
+from contracts_common.mapping import FieldError, SourceField
+
+Timestamp = Annotated[str, Field(json_schema_extra={"format": "date-time"})]
+RunStatusName = Literal["queued", "running", "succeeded", "partially_succeeded", "failed"]
+# Rules are kept as given (normalised) so each problem is answered with its rule's index; their
+# shape is the mapping's `MappingRule`, which the document names ({"x-model"} becomes its $ref).
+Rules = Annotated[
+    list[dict[str, Any]], WithJsonSchema({"type": "array", "items": {"x-model": "MappingRule"}})
+]
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# ---------------------------------------------------------------------------------------------- errors
+
+
+class ErrorDetail(Body):
+    code: str = Field(description="SNAKE_CASE code, stable for clients")
+    message: str = Field(description="a sentence for the admin")
+    details: dict[str, Any]
+
+
+class ErrorBody(Body):
+    error: ErrorDetail
+
+
+# ---------------------------------------------------------------------------------------------- connection
+
+
+class Scope(Body):
+    scope: str
+    purpose: str
+    required: bool
+
+
+class Connected(Body):
+    status: Literal["connected"]
+    message: str
+    region: str
+    user_email: str
+    granted_scopes: list[str]
+    missing_scopes: list[str]
+    automatic_sync_available: bool
+
+
+class SyncProblem(Body):
+    state: str
+    webhook_ids: list[str]
+    detected_at: Timestamp | None = None
+    status_last_updated_by: Any = None
+    reregistered: bool | None = None
+    reason: str | None = None
+    reregistered_at: Timestamp | None = None
+    new_webhook_id: str | None = None
+
+
+class AutomaticSyncState(Body):
+    enabled: bool
+    webhook_ids: list[str] | None = None
+    events: list[str] | None = None
+    target_url: str | None = None
+    webhook_state: str | None = Field(
+        default=None, description="enabled, disabled, disabledBySystem, deleted"
+    )
+    webhook_status: str | None = None
+    adopted: bool | None = None
+    enabled_at: Timestamp | None = None
+    disabled_at: Timestamp | None = None
+    checked_at: Timestamp | None = None
+    last_problem: SyncProblem | None = None
+    last_check_error: str | None = None
+    reregistrations: int | None = None
+    webhooks_left_in_ironclad: list[str] | None = None
+
+
+class ScheduledTask(Body):
+    last_at: Timestamp | None
+    due_at: Timestamp | None
+
+
+class Connection(Body):
+    """The connection, never the secret. A disconnected tenant has only `status` (and when it left)."""
+
+    status: Literal["connected", "needs_reauth", "disconnected"]
+    disconnected_at: Timestamp | None = None
+    pending_cleanup: Any = None
+    status_reason: str | None = None
+    region: str | None = None
+    user_email: str | None = None
+    client_id: str | None = None
+    granted_scopes: list[str] | None = None
+    missing_scopes: list[str] | None = None
+    automatic_sync_available: bool | None = None
+    automatic_sync: AutomaticSyncState | None = None
+    connected_at: Timestamp | None = None
+    last_success_at: Timestamp | None = None
+    schedule: dict[str, ScheduledTask] | None = Field(
+        default=None, description="Periodic work (reconcile, delta, webhook_health): last run and next due"
+    )
+
+
+class Disconnected(Body):
+    status: Literal["disconnected"]
+    already: bool | None = None
+    message: str | None = None
+    cancelled_runs: int | None = None
+    webhooks_left_in_ironclad: list[str] | None = None
+
+
+# ---------------------------------------------------------------------------------------------- runs
+
+
+class RunStarted(Body):
+    run_id: str
+    status: RunStatusName
+    already_running: bool | None = Field(default=None, description="a reconciliation was already running")
+
+
+class Progress(Body):
+    fetched: int = 0
+    total: int | None
+
+
+class Run(Body):
+    run_id: str
+    tenant: str
+    kind: Literal["import", "webhook", "reconcile", "remap", "delta"]
+    status: RunStatusName
+    created_at: Timestamp | None
+    updated_at: Timestamp | None
+    started_at: Timestamp | None
+    finished_at: Timestamp | None
+    recounted_at: Timestamp | None = None
+    max_contracts: int | None
+    total: int | None
+    expected: int | None
+    pages_total: int | None
+    pages_done: int
+    fetched: int
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    skipped_stale: int = 0
+    failed: int = 0
+    deleted: int = 0
+    documents_downloaded: int = 0
+    documents_failed: int = 0
+    mapping_errors: int = 0
+    errors: list[dict[str, Any]]
+    error: str | None
+    progress: Progress
+    repaired: int | None = Field(description="a reconciliation's created + updated + deleted")
+
+
+class Runs(Body):
+    items: list[Run]
+
+
+# ---------------------------------------------------------------------------------------------- contracts
+
+
+class StoredAttachment(Body):
+    key: str
+    filename: str
+    content_type: str
+    size: int
+    sha256: str
+
+
+class Contract(Body):
+    contract_id: str
+    ironclad: dict[str, Any] = Field(description="id, ironcladId, type, name, lastUpdated, ...")
+    fields: dict[str, Any]
+    field_errors: list[dict[str, Any]]
+    mapping_version: int | None
+    attachments: list[StoredAttachment]
+    document_failures: list[dict[str, Any]]
+    deleted: bool
+    created_at: Timestamp | None
+    updated_at: Timestamp | None
+    raw: dict[str, Any] | None = Field(default=None, description="with ?raw=true: Ironclad's record")
+
+
+class Contracts(Body):
+    items: list[Contract]
+    next_cursor: str | None
+
+
+# ---------------------------------------------------------------------------------------------- mapping
+
+
+class ContractField(Body):
+    name: str
+    type: str
+    description: str
+    custom: bool
+
+
+class FieldMapping(Body):
+    version: int
+    rules: Rules
+    suggested: bool
+    created_at: Timestamp | None
+    remap_run_id: str | None = Field(default=None, description="the re-map started by this version")
+
+
+class PreviewedContract(Body):
+    contract_id: str
+    record_id: str | None
+    ironclad_id: str | None
+    name: str | None
+    fields: dict[str, Any]
+    errors: list[FieldError]
+
+
+class Preview(Body):
+    items: list[PreviewedContract]
+
+
+class RecordType(Body):
+    key: str
+    display_name: str | None
+    description: str | None
+
+
+class IroncladFields(Body):
+    record_types: list[RecordType]
+    fields: list[SourceField]
+    fetched_at: Timestamp | None
+
+
+class Suggestion(Body):
+    rule: Annotated[dict[str, Any], WithJsonSchema({"x-model": "MappingRule"})]
+    reason: str
+
+
+class Suggestions(Body):
+    items: list[Suggestion]
+    schema_fetched_at: Timestamp | None
+
+
+# ---------------------------------------------------------------------------------------------- sync
+
+
+class AutomaticSyncEnabled(Body):
+    enabled: Literal[True]
+    webhook_ids: list[str]
+    events: list[str]
+    target_url: str
+    webhook_state: str
+    adopted: bool
+
+
+class AutomaticSyncDisabled(Body):
+    enabled: Literal[False]
+    removed_webhook_ids: list[str]
+    webhooks_left_in_ironclad: list[str]
+
+
+class WebhookPayload(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    event: str = Field(min_length=1, description="e.g. record_contract_status_changed")
+
+
+class WebhookEnvelope(BaseModel):
+    """What Ironclad posts; the payload names what changed (ids only), never the data."""
+
+    model_config = ConfigDict(extra="allow")
+    companyID: str | None = None
+    webhookID: str | None = None
+    timestamp: Timestamp | None = None
+    payload: WebhookPayload
+
+
+class DeliveryAnswer(Body):
+    status: Literal["accepted", "duplicate"]
+    event_id: str
+
+
+# ---------------------------------------------------------------------------------------------- write-back
+
+
+class WritebackQueued(Body):
+    operation_id: str
+    status: str
+    already_queued: bool | None = None
+
+
+class WritebackError(Body):
+    code: str
+    message: str
+    details: dict[str, Any] | None = None
+
+
+class Writeback(Body):
+    operation_id: str
+    action: Literal["create_record", "update_record", "upload_document"]
+    contract_id: str
+    status: Literal["queued", "running", "succeeded", "failed"]
+    attempts: int
+    created_at: Timestamp | None
+    updated_at: Timestamp | None
+    finished_at: Timestamp | None
+    ironclad_record_id: str | None = None
+    error: WritebackError | None = None
+    result: dict[str, Any] | None = Field(
+        default=None,
+        description="What was written: ironclad_record_id, last_updated, written (the PATCH body), "
+        "skipped [{target, source, reason}], for uploads attachment_key, filename, size, sha256.",
+    )
+
+
+class Writebacks(Body):
+    items: list[Writeback]
+
+
+# ---------------------------------------------------------------------------------------------- probes
+
+
+class Alive(Body):
+    status: Literal["ok"]
+
+
+class Readiness(Body):
+    ready: bool
+    checks: dict[str, bool]
