@@ -28,4 +28,6 @@ async def setup(runtime: Runtime) -> None:
     assert isinstance(runtime.settings, MapperSettings)
     handlers = build_handlers(runtime)
     await runtime.broker.consume(FetchedBatch, handlers.store_batch)
-    await runtime.broker.consume(RemapTask, handlers.remap, prefetch=2)
+    # Re-map batches in flight: some read and mapped while another is written (measured: 0.48 of a raw
+    # bulk write's rate with 2, 0.55 with 4, 10,000 contracts).
+    await runtime.broker.consume(RemapTask, handlers.remap, prefetch=4)
