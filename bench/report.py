@@ -610,7 +610,7 @@ async def run(quick: bool) -> dict[str, Any]:
         try:
             s = await asyncio.wait_for(
                 on_fresh_server(
-                    lambda n=n: pipeline_import(  # type: ignore[misc]
+                    lambda n=n: pipeline_import(
                         plan.scaling_records,
                         importers=n,
                         latency_ms=200,

@@ -13,5 +13,5 @@ export TEST_AMQP_URL=${TEST_AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/}
 # each write once it holds 10,000, which slows it to a crawl over a test run. Real MongoDB needs no such care.
 export TEST_MONGODB_URL=${TEST_MONGODB_URL:-mongodb://127.0.0.1:27017/?retryWrites=false}
 echo "== ruff"; .venv/bin/ruff check . && .venv/bin/ruff format --check .
-echo "== mypy"; .venv/bin/mypy libs/common/contracts_common services/gateway/gateway services/importer/importer services/mapper/mapper simulator/ironclad_simulator
+echo "== mypy"; .venv/bin/mypy .  # the services, the simulator, the tests and the benchmarks
 echo "== pytest"; .venv/bin/python -m pytest -q -p no:cacheprovider "$@"

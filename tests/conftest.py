@@ -31,7 +31,7 @@ def service_urls() -> Iterator[tuple[str, str]]:
 
 @pytest.fixture
 def artifacts_dir(request: pytest.FixtureRequest) -> Path:
-    path = ARTIFACTS / request.node.name.replace("/", "_")
+    path: Path = ARTIFACTS / request.node.name.replace("/", "_")
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -85,7 +85,7 @@ async def gateway(stack: Stack, simulator: Any, monkeypatch: pytest.MonkeyPatch)
     from gateway.bootstrap import build
 
     stack.apply_env(monkeypatch)
-    app, _ = await build(GatewaySettings())  # type: ignore[call-arg]
+    app, _ = await build(GatewaySettings())
     async with serve(app, stack.gateway_port) as url:
         yield url
 
@@ -101,7 +101,7 @@ async def workers(stack: Stack, simulator: Any, monkeypatch: pytest.MonkeyPatch)
     stack.apply_env(monkeypatch)
     async with contextlib.AsyncExitStack() as exits:
         for settings, name, setup in (
-            (ImporterSettings(), "importer", importer_setup),  # type: ignore[call-arg]
+            (ImporterSettings(), "importer", importer_setup),
             (MapperSettings(), "mapper", mapper_setup),
         ):
             runtime = await exits.enter_async_context(connected(settings, name))

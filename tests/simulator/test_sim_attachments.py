@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import aiohttp
 
 
 def _form(
-    content: bytes | None, metadata: dict | None, part_filename: str = "upload.bin"
+    content: bytes | None, metadata: dict[str, Any] | None, part_filename: str = "upload.bin"
 ) -> aiohttp.FormData:
     form = aiohttp.FormData()
     if content is not None:

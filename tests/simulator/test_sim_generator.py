@@ -6,6 +6,7 @@ import json
 import re
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 from ironclad_simulator.clock import Clock
 from ironclad_simulator.generator import SeedOptions, seed_company
@@ -30,7 +31,7 @@ OPTIONAL = {"parentId", "parentLinkType", "contractStatus", "source", "amendment
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 
 
-def _records(seed: int, count: int = 300, frozen_at: float | None = None) -> list[dict]:
+def _records(seed: int, count: int = 300, frozen_at: float | None = None) -> list[dict[str, Any]]:
     clock = Clock()
     if frozen_at is not None:
         clock.freeze(frozen_at)

@@ -7,6 +7,7 @@ import base64
 import itertools
 import json
 import time
+from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
@@ -31,7 +32,7 @@ async def _hook(api, url, events=("workflow_completed",)):
     return r.json()
 
 
-def _verify(pem: bytes, delivery: dict) -> None:
+def _verify(pem: bytes, delivery: dict[str, Any]) -> None:
     key = serialization.load_pem_public_key(pem)
     assert isinstance(key, rsa.RSAPublicKey)
     assert key.key_size == 2048

@@ -187,7 +187,7 @@ async def test_a_remap_batch_delivered_again_is_counted_once(
         record_ids=[c["ironclad"]["id"] for c in contracts],
     )
     stack.apply_env(monkeypatch)
-    async with connected(MapperSettings(), "mapper") as runtime:  # type: ignore[call-arg]
+    async with connected(MapperSettings(), "mapper") as runtime:
         await build_handlers(runtime).remap(again, Delivery(message_id="again", delivery_count=2))
     after = await api.wait_run("acme", run_id)
     assert (after["updated"], after["unchanged"], after["fetched"]) == (7, 0, 7)

@@ -60,7 +60,7 @@ def test_pipeline_shape() -> None:
 
 
 def test_default_limits_and_headroom() -> None:
-    rl = MongoRateLimiter(None)  # type: ignore[arg-type]
+    rl = MongoRateLimiter(None)
     assert rl.interval(Bucket.records_read) == pytest.approx(60 / (600 * 0.95))
     assert rl.interval(Bucket.records_write) == pytest.approx(60 / (200 * 0.95))
     assert rl.interval(Bucket.workflows_read) == pytest.approx(60 / (400 * 0.95))
@@ -71,4 +71,4 @@ def test_default_limits_and_headroom() -> None:
 async def test_no_rate_limiter() -> None:
     rl: RateLimiter = NoRateLimiter()
     assert await rl.acquire("t", Bucket.other) == 0.0
-    assert isinstance(MongoRateLimiter(None), RateLimiter)  # type: ignore[arg-type]
+    assert isinstance(MongoRateLimiter(None), RateLimiter)
