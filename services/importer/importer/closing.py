@@ -83,12 +83,10 @@ class ClosingPass:
         if vanished:
             # Planned, then deleted in Ironclad before it could be fetched again: nothing to count.
             await self._runs.add_expected(tenant, run_id, -vanished)
-        stored = await self._contracts.last_updated_of(tenant, [r["id"] for r in records])
+        known = await self._contracts.known_versions(tenant, [r["id"] for r in records])
         for start in range(0, len(records), MAX_PAGE_SIZE):
             chunk = records[start : start + MAX_PAGE_SIZE]
-            await self._publisher.publish(
-                client, tenant, run_id, [(f"c:{r['id']}", r) for r in chunk], stored
-            )
+            await self._publisher.publish(client, tenant, run_id, [(f"c:{r['id']}", r) for r in chunk], known)
         deleted = await self._contracts.mark_deleted(tenant, gone, run_id) if gone else 0
         RECORDS.labels(outcome="deleted").inc(deleted)
         log.info("listing_closed", run_id=run_id, closing_records=len(records), deleted=deleted)
@@ -107,12 +105,12 @@ class ClosingPass:
         since = run["started_at"] - LISTING_SKEW
         async for records in changed_since(client, since, page_size=MAX_PAGE_SIZE):
             ids = [r["id"] for r in records]
-            stored = await self._contracts.last_updated_of(tenant, ids)
+            known = await self._contracts.known_versions(tenant, ids)
             if run["kind"] == RunKind.RECONCILE:
                 await self._contracts.mark_seen(tenant, ids, run["_id"])
             for record in records:
                 rid = record["id"]
-                if not is_current(stored.get(rid), record) and not (limited and rid not in stored):
+                if not is_current(known.get(rid), record) and not (limited and rid not in known):
                     changed[rid] = record  # ascending: a later window's version is newer
                 else:
                     changed.pop(rid, None)
@@ -135,7 +133,7 @@ class ClosingPass:
         gone = [rid for rid, rec in zip(candidates, answers, strict=True) if rec is None]
         if alive:
             await self._contracts.mark_seen(tenant, list(alive), run["_id"])
-            stored = await self._contracts.last_updated_of(tenant, list(alive))
-            found.update({rid: rec for rid, rec in alive.items() if not is_current(stored.get(rid), rec)})
+            known = await self._contracts.known_versions(tenant, list(alive))
+            found.update({rid: rec for rid, rec in alive.items() if not is_current(known.get(rid), rec)})
             log.info("deletion_candidates_alive", count=len(alive))
         return gone

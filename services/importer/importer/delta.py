@@ -68,14 +68,14 @@ class DeltaSync:
         run_ids: list[str] = []
         async for records in changed_since(client, cursor - self._overlap, page_size=MAX_PAGE_SIZE):
             newest = max(newest, *(parse_timestamp(r["lastUpdated"]) for r in records))
-            stored = await self._contracts.last_updated_of(tenant, [r["id"] for r in records])
-            changed = [r for r in records if not is_current(stored.get(r["id"]), r)]
+            known = await self._contracts.known_versions(tenant, [r["id"] for r in records])
+            changed = [r for r in records if not is_current(known.get(r["id"]), r)]
             if not changed:
                 continue
             RECORDS.labels(outcome="fetched").inc(len(changed))
             run = await self._runs.create_running(tenant, RunKind.DELTA, total=len(changed))
             run_id = str(run["_id"])
-            await self._publisher.publish(client, tenant, run_id, [(r["id"], r) for r in changed], stored)
+            await self._publisher.publish(client, tenant, run_id, [(r["id"], r) for r in changed], known)
             run_ids.append(run_id)
         if newest > cursor:
             await self._db.connections.update_one(

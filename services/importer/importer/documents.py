@@ -52,12 +52,12 @@ class DocumentStore:
         self._db = db
 
     async def fetch_all(
-        self, tenant: str, client: IroncladClient, record: dict[str, Any], stored: Document | None
+        self, tenant: str, client: IroncladClient, record: dict[str, Any], known: Document | None
     ) -> DocumentResult | None:
         """Download a record's documents; None when the stored ones are still current."""
         keys = document_keys(record)
-        if stored is not None and stored.get("ironclad", {}).get("lastUpdated") == record["lastUpdated"]:
-            have = {a["key"] for a in stored.get("attachments", [])}
+        if known is not None and known.get("ironclad", {}).get("lastUpdated") == record["lastUpdated"]:
+            have = {a["key"] for a in known.get("attachments", [])}
             if set(keys) <= have:
                 DOCUMENTS.labels(outcome="reused").inc(len(keys))
                 return None

@@ -292,6 +292,6 @@ class EventHandlers:
         fetched = await get_records(client, record_ids, self._concurrency)
         records = [r for r in fetched if r is not None]
         RECORDS.labels(outcome="fetched").inc(len(records))
-        stored = await self._contracts.last_updated_of(tenant, [r["id"] for r in records])
-        await self._publisher.publish(client, tenant, run_id, [(r["id"], r) for r in records], stored)
+        known = await self._contracts.known_versions(tenant, [r["id"] for r in records])
+        await self._publisher.publish(client, tenant, run_id, [(r["id"], r) for r in records], known)
         return [rid for rid, r in zip(record_ids, fetched, strict=True) if r is None]

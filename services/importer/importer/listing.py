@@ -131,19 +131,19 @@ class ListingHandlers:
         records = listed[: task.take]
         RECORDS.labels(outcome="fetched").inc(len(records))
         ids = [r["id"] for r in records]
-        stored = await self._contracts.last_updated_of(task.tenant, ids)
+        known = await self._contracts.known_versions(task.tenant, ids)
         if task.kind == RunKind.RECONCILE:
             await self._contracts.mark_seen(task.tenant, ids, task.run_id)
         unchanged: list[UnchangedItem] = []
         to_fetch: list[tuple[str, dict[str, Any]]] = []
         for index, record in enumerate(records):
             slot = f"p{task.page}:{index}"
-            if task.kind == RunKind.RECONCILE and is_current(stored.get(record["id"]), record):
+            if task.kind == RunKind.RECONCILE and is_current(known.get(record["id"]), record):
                 unchanged.append(UnchangedItem(slot=slot, record_id=record["id"]))
             else:
                 to_fetch.append((slot, record))
         # The whole page is one batch for the mapper, unchanged slots included: one write, one count.
-        await self._publisher.publish(client, task.tenant, task.run_id, to_fetch, stored, unchanged=unchanged)
+        await self._publisher.publish(client, task.tenant, task.run_id, to_fetch, known, unchanged=unchanged)
         run = await self._runs.complete_page(
             task.tenant, task.run_id, task.page, listed=len(records), planned=task.take
         )

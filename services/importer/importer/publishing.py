@@ -54,7 +54,7 @@ class RecordPublisher:
         tenant: str,
         run_id: str | None,
         items: Sequence[tuple[str, dict[str, Any]]],
-        stored: dict[str, Document],
+        known: dict[str, Document],
         *,
         unchanged: Sequence[UnchangedItem] = (),
     ) -> None:
@@ -64,7 +64,7 @@ class RecordPublisher:
 
         async def fetch(slot: str, record: dict[str, Any]) -> FetchedItem:
             async with limit:
-                docs = await self._documents.fetch_all(tenant, client, record, stored.get(record["id"]))
+                docs = await self._documents.fetch_all(tenant, client, record, known.get(record["id"]))
             return FetchedItem(
                 slot=slot,
                 record=record,

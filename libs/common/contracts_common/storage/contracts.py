@@ -256,8 +256,8 @@ class Contracts:
         next_cursor = str(docs[limit - 1]["_id"]) if len(docs) > limit else None
         return docs[:limit], next_cursor
 
-    async def last_updated_of(self, tenant: str, record_ids: Sequence[str]) -> dict[str, Document]:
-        """For each known record id: its stored lastUpdated, attachments and deleted flag."""
+    async def known_versions(self, tenant: str, record_ids: Sequence[str]) -> dict[str, Document]:
+        """What MongoDB knows of each of these records: its lastUpdated, attachments and deleted flag."""
         cursor = self._db.contracts.find(
             {"tenant": tenant, "ironclad.id": {"$in": list(record_ids)}},
             {
