@@ -1,4 +1,7 @@
-"""The unauthenticated control API under `/_sim/` used by tests and the dev harness."""
+"""The unauthenticated control API under `/_sim/` used by tests and the dev harness.
+
+One file on purpose: the whole `/_sim` control API, one small route per control.
+"""
 
 from __future__ import annotations
 

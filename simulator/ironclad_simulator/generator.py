@@ -1,4 +1,7 @@
-"""Seeded generator of realistic records, driven by the records schema (every writable property type)."""
+"""Seeded generator of realistic records, driven by the records schema (every writable property type).
+
+One file on purpose: the seeded record generator, whose property tables are most of its length.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,8 @@
-"""Handlers of the public surface: `/oauth/token` and `/public/api/v1/...`."""
+"""Handlers of the public surface: `/oauth/token` and `/public/api/v1/...`.
+
+One file on purpose: the simulated public API, one route per Ironclad endpoint in the order of
+ironclad-api.md, so the two can be read side by side.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,8 @@
-"""Record validation, writes (create / replace / patch) and rendering to Ironclad's `RecordModel` JSON."""
+"""Record validation, writes (create / replace / patch) and rendering to Ironclad's `RecordModel` JSON.
+
+One file on purpose: Ironclad's record rules (validation, properties, attachments, listing order), as
+ironclad-api.md states them.
+"""
 
 from __future__ import annotations
 

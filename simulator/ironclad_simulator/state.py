@@ -1,4 +1,8 @@
-"""In-memory state of the simulator: companies, users, apps, tokens, records, webhooks, faults, stats."""
+"""In-memory state of the simulator: companies, users, apps, tokens, records, webhooks, faults, stats.
+
+One file on purpose: the simulator's whole state (companies, apps, records, webhooks, limits and faults)
+and the rules that change it, in one place the routes share.
+"""
 
 from __future__ import annotations
 

@@ -3,6 +3,9 @@
 One `IroncladClient` serves one tenant (one connected Ironclad account). The aiohttp session, the
 token cache, the rate limiter and the concurrency semaphore are passed in, so a service shares them
 across its tenants and, for the limiter, across processes.
+
+One file on purpose: the one Ironclad client, every endpoint over the request machinery they share
+(token and its refresh, pacing, retries, error mapping); the endpoints are a few lines each.
 """
 
 from __future__ import annotations

@@ -34,6 +34,9 @@ address    ``{"lines": [str, ...], "locality": str|None, "region": str|None,
            An address given as a string becomes ``raw`` plus its non-empty lines.
 string_list ``list[str]``
 ========== ==================================================================================
+
+One file on purpose: one converter per Contracts AI field type, with the parsers they share (numbers,
+money, dates, durations); the transforms and the type conversion both use them.
 """
 
 from __future__ import annotations

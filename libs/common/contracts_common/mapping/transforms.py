@@ -12,6 +12,9 @@ A *kind* is an Ironclad property type (``string``, ``number``, ``date``, ``monet
 ``array``...), a target type (``money``, ``string_list``, ``datetime``...), ``enum`` (a string
 from a closed set) or ``unknown`` (a source whose type is not known: anything goes, checked at
 apply time).
+
+One file on purpose: the transforms are one discriminated union (`Transform`), each kind a small class
+with its forward and reverse conversion; split, the union and its members would have to import each other.
 """
 
 from __future__ import annotations

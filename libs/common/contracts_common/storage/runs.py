@@ -3,6 +3,9 @@
 Counters always add up: `fetched` and exactly one outcome counter are incremented together, and each
 listing slot (a position in a page, or a record of a webhook batch) is counted once per run however
 often its message is redelivered, through a unique `run_items` row.
+
+One file on purpose: a run's counters, the rows they are rebuilt from and the rule that finishes the
+run must agree exactly (R16); they are read together.
 """
 
 from __future__ import annotations
