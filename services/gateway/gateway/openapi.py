@@ -8,6 +8,7 @@ so what is documented is what is sent: there are no hand-written schemas to drif
 
 from __future__ import annotations
 
+import inspect
 import re
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -25,6 +26,8 @@ REF = "#/components/schemas/{model}"
 # What any admin call may answer besides its success: bad input, token, missing things, conflicts,
 # Ironclad or our dependencies unavailable.
 ADMIN_ERRORS = (400, 401, 404, 409, 413, 415, 422, 502, 503)
+# What a read can answer besides its success: a bad tenant or parameter, a missing token, nothing there.
+READ_ERRORS = (400, 401, 404)
 ERROR_DESCRIPTIONS = {
     400: "malformed request",
     401: "missing or wrong admin token (or, for webhooks, signature)",
@@ -88,14 +91,27 @@ class Api:
     routes: web.RouteTableDef = field(default_factory=web.RouteTableDef)
     operations: list[Operation] = field(default_factory=list)
 
-    def __call__(
+    def get(self, path: str, response: Any, **more: Any) -> Callable[[Handler], Handler]:
+        return self.operation("GET", path, response, **more)
+
+    def post(self, path: str, response: Any, **more: Any) -> Callable[[Handler], Handler]:
+        return self.operation("POST", path, response, **more)
+
+    def put(self, path: str, response: Any, **more: Any) -> Callable[[Handler], Handler]:
+        return self.operation("PUT", path, response, **more)
+
+    def delete(self, path: str, response: Any, **more: Any) -> Callable[[Handler], Handler]:
+        return self.operation("DELETE", path, response, **more)
+
+    def operation(
         self,
         method: str,
         path: str,
+        response: Any,
         *,
-        summary: str,
-        responses: dict[int, Any],
-        description: str = "",
+        status: int = 200,
+        also: dict[int, Any] | None = None,
+        summary: str | None = None,
         body: type[BaseModel] | None = None,
         body_required: bool = True,
         body_media: str = "application/json",
@@ -105,28 +121,33 @@ class Api:
         headers: tuple[Header, ...] = (),
         route: bool = True,
     ) -> Callable[[Handler], Handler]:
-        """Declare an operation; with `route=False` it is only documented (its route is added elsewhere,
-        e.g. the probes every service shares)."""
-        operation = Operation(
-            method=method.lower(),
-            path=path,
-            summary=summary,
-            description=description,
-            tag=self.tag,
-            responses=responses,
-            body=body,
-            body_required=body_required,
-            body_media=body_media,
-            query=query,
-            errors=errors,
-            admin=admin,
-            headers=headers,
-        )
+        """Declare an operation answering `response` with `status` (and `also`, other statuses with
+        their bodies). Its summary and description are the handler's docstring: first paragraph, rest.
+        With `route=False` it is only documented (its route is added elsewhere, e.g. the probes every
+        service shares)."""
 
         def register(handler: Handler) -> Handler:
-            self.operations.append(operation)
+            doc = inspect.cleandoc(handler.__doc__ or "")
+            first, _, rest = doc.partition("\n\n")
+            self.operations.append(
+                Operation(
+                    method=method.lower(),
+                    path=path,
+                    summary=summary or " ".join(first.split()),
+                    description=rest.strip(),
+                    tag=self.tag,
+                    responses={status: response, **(also or {})},
+                    body=body,
+                    body_required=body_required,
+                    body_media=body_media,
+                    query=query,
+                    errors=errors,
+                    admin=admin,
+                    headers=headers,
+                )
+            )
             if route:
-                self.routes.route(method.upper(), path)(handler)
+                self.routes.route(method, path)(handler)
             return handler
 
         return register

@@ -17,13 +17,13 @@ async def _documented_elsewhere(_: web.Request) -> web.Response:  # pragma: no c
     raise web.HTTPNotFound()
 
 
-for path, summary, responses in (
-    ("/healthz", "Liveness", {200: Alive}),
-    ("/readyz", "Readiness: broker and database reachable", {200: Readiness, 503: Readiness}),
-    ("/metrics", "Prometheus metrics", {200: Text}),
-    ("/api/v1/openapi.json", "This document", {200: dict[str, Any]}),
-    ("/admin/", "The admin page", {200: Html}),
+for path, summary, answer, also in (
+    ("/healthz", "Liveness", Alive, {}),
+    ("/readyz", "Readiness: broker and database reachable", Readiness, {503: Readiness}),
+    ("/metrics", "Prometheus metrics", Text, {}),
+    ("/api/v1/openapi.json", "This document", dict[str, Any], {}),
+    ("/admin/", "The admin page", Html, {}),
 ):
-    api("GET", path, summary=summary, responses=responses, errors=(), admin=False, route=False)(
+    api.get(path, answer, also=also, summary=summary, errors=(), admin=False, route=False)(
         _documented_elsewhere
     )

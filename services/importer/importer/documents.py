@@ -113,7 +113,7 @@ class DocumentStore:
             }
             existing = await self._stored_file(metadata)
             if existing is not None:
-                return self._document(key, existing, filename, content_type, size, sha256), False
+                return stored_document(key, existing, filename, content_type, size, sha256), False
             spool.seek(0)
             file_id = await self._write_file(spool, filename, size, metadata)
         if file_id is None:
@@ -121,8 +121,8 @@ class DocumentStore:
             existing = await self._stored_file(metadata)
             if existing is None:
                 raise RuntimeError(f"document {record_id}/{key} neither stored nor found")
-            return self._document(key, existing, filename, content_type, size, sha256), False
-        return self._document(key, file_id, filename, content_type, size, sha256), True
+            return stored_document(key, existing, filename, content_type, size, sha256), False
+        return stored_document(key, file_id, filename, content_type, size, sha256), True
 
     async def _stored_file(self, metadata: dict[str, Any]) -> ObjectId | None:
         found = await self._db.db[FILES].find_one(
@@ -164,15 +164,11 @@ class DocumentStore:
             return None
         return file_id
 
-    @staticmethod
-    def _document(
-        key: str, file_id: ObjectId, filename: str, content_type: str, size: int, sha256: str
-    ) -> StoredDocument:
-        return StoredDocument(
-            key=key,
-            file_id=str(file_id),
-            filename=filename,
-            content_type=content_type,
-            size=size,
-            sha256=sha256,
-        )
+
+def stored_document(
+    key: str, file_id: ObjectId, filename: str, content_type: str, size: int, sha256: str
+) -> StoredDocument:
+    """What a contract records of one of its documents in GridFS (an import's or a write-back's)."""
+    return StoredDocument(
+        key=key, file_id=str(file_id), filename=filename, content_type=content_type, size=size, sha256=sha256
+    )

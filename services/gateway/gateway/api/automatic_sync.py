@@ -90,15 +90,13 @@ class _TenantLease:
         await self._leases.release(self._tenant, LEASE_NAME)
 
 
-@api(
-    "POST",
-    "/api/v1/tenants/{tenant}/ironclad/automatic-sync",
-    summary="Enable Automatic Sync: register our webhook in Ironclad",
-    description="Needs the webhook scopes (422 AUTOMATIC_SYNC_SCOPES_MISSING names the missing ones) and "
-    "an https PUBLIC_BASE_URL. Idempotent: a webhook of ours already there is adopted.",
-    responses={200: AutomaticSyncEnabled},
-)
+@api.post("/api/v1/tenants/{tenant}/ironclad/automatic-sync", AutomaticSyncEnabled)
 async def enable(request: web.Request) -> web.Response:
+    """Enable Automatic Sync: register our webhook in Ironclad.
+
+    Needs the webhook scopes (422 AUTOMATIC_SYNC_SCOPES_MISSING names the missing ones) and an https
+    PUBLIC_BASE_URL. Idempotent: a webhook of ours already there is adopted.
+    """
     d = deps(request)
     tenant = request.match_info["tenant"]
     if request.can_read_body and (await request.read()).strip() not in (b"", b"{}", b"null"):
@@ -160,13 +158,9 @@ async def enable(request: web.Request) -> web.Response:
     )
 
 
-@api(
-    "DELETE",
-    "/api/v1/tenants/{tenant}/ironclad/automatic-sync",
-    summary="Disable Automatic Sync, removing our webhooks from Ironclad",
-    responses={200: AutomaticSyncDisabled},
-)
+@api.delete("/api/v1/tenants/{tenant}/ironclad/automatic-sync", AutomaticSyncDisabled)
 async def disable(request: web.Request) -> web.Response:
+    """Disable Automatic Sync, removing our webhooks from Ironclad."""
     d = deps(request)
     tenant = request.match_info["tenant"]
     receiver_of(request.app).connections.forget(tenant)

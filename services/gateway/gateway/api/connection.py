@@ -110,14 +110,9 @@ def connect_error(exc: Exception) -> ApiError:
     return ApiError(502, "IRONCLAD_ERROR", f"Ironclad refused the connection: {exc}", {"ironclad": str(exc)})
 
 
-@api(
-    "GET",
-    "/api/v1/ironclad/scopes",
-    summary="The Ironclad scopes we use, what each is for and whether it is required",
-    responses={200: list[Scope]},
-    errors=(401,),
-)
+@api.get("/api/v1/ironclad/scopes", list[Scope], errors=(401,))
 async def list_scopes(_: web.Request) -> web.Response:
+    """The Ironclad scopes we use, what each is for and whether it is required."""
     return respond(
         list[Scope], [{"scope": s.scope, "purpose": s.purpose, "required": s.required} for s in SCOPES]
     )
@@ -143,16 +138,13 @@ async def _probe(client: IroncladClient) -> set[str]:
     return granted
 
 
-@api(
-    "PUT",
-    "/api/v1/tenants/{tenant}/ironclad/connection",
-    summary="Connect (or reconnect) to Ironclad",
-    description="Gets a client-credentials token, proves the user email, records the granted scopes. "
-    "Nothing is stored when Ironclad refuses; a reconnect keeps mapping, runs and contracts.",
-    body=ConnectRequest,
-    responses={200: Connected},
-)
+@api.put("/api/v1/tenants/{tenant}/ironclad/connection", Connected, body=ConnectRequest)
 async def connect(request: web.Request) -> web.Response:
+    """Connect (or reconnect) to Ironclad.
+
+    Gets a client-credentials token, proves the user email, records the granted scopes. Nothing is stored when
+    Ironclad refuses; a reconnect keeps mapping, runs and contracts.
+    """
     d = deps(request)
     tenant = request.match_info["tenant"]
     body = await parse_body(request, ConnectRequest)
@@ -195,26 +187,16 @@ async def connect(request: web.Request) -> web.Response:
     )
 
 
-@api(
-    "GET",
-    "/api/v1/tenants/{tenant}/ironclad/connection",
-    summary="The connection, never the secret",
-    responses={200: Connection},
-    errors=(400, 401),
-)
+@api.get("/api/v1/tenants/{tenant}/ironclad/connection", Connection, errors=(400, 401))
 async def get_connection(request: web.Request) -> web.Response:
+    """The connection, never the secret."""
     doc = await deps(request).connections.get(request.match_info["tenant"])
     return respond(Connection, public_connection(doc))
 
 
-@api(
-    "DELETE",
-    "/api/v1/tenants/{tenant}/ironclad/connection",
-    summary="Disconnect: webhooks removed where possible, credentials erased; contracts remain",
-    responses={200: Disconnected},
-    errors=(400, 401, 503),
-)
+@api.delete("/api/v1/tenants/{tenant}/ironclad/connection", Disconnected, errors=(400, 401, 503))
 async def disconnect(request: web.Request) -> web.Response:
+    """Disconnect: webhooks removed where possible, credentials erased; contracts remain."""
     d = deps(request)
     tenant = request.match_info["tenant"]
     receiver_of(request.app).connections.forget(tenant)

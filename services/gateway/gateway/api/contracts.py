@@ -14,7 +14,7 @@ from contracts_common.storage.contracts import public_contract
 from gateway.deps import deps
 from gateway.errors import ApiError, parse_query
 from gateway.models import Contract, Contracts
-from gateway.openapi import Api, Binary, respond
+from gateway.openapi import READ_ERRORS, Api, Binary, respond
 
 api = Api("Contracts")
 
@@ -37,15 +37,9 @@ def attachment_disposition(filename: str) -> str:
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
-@api(
-    "GET",
-    "/api/v1/tenants/{tenant}/contracts",
-    summary="Imported contracts, newest first, a page at a time",
-    query=ContractsQuery,
-    responses={200: Contracts},
-    errors=(400, 401),
-)
+@api.get("/api/v1/tenants/{tenant}/contracts", Contracts, query=ContractsQuery, errors=(400, 401))
 async def list_contracts(request: web.Request) -> web.Response:
+    """Imported contracts, newest first, a page at a time."""
     d = deps(request)
     query = parse_query(request, ContractsQuery)
     cursor = query.cursor or None
@@ -58,15 +52,11 @@ async def list_contracts(request: web.Request) -> web.Response:
     return respond(Contracts, {"items": [public_contract(doc) for doc in docs], "next_cursor": next_cursor})
 
 
-@api(
-    "GET",
-    "/api/v1/tenants/{tenant}/contracts/{contract_id}",
-    summary="One contract, by our id, the Ironclad record id or its IC-n id",
-    query=ContractQuery,
-    responses={200: Contract},
-    errors=(400, 401, 404),
+@api.get(
+    "/api/v1/tenants/{tenant}/contracts/{contract_id}", Contract, query=ContractQuery, errors=READ_ERRORS
 )
 async def get_contract(request: web.Request) -> web.Response:
+    """One contract, by our id, the Ironclad record id or its IC-n id."""
     d = deps(request)
     query = parse_query(request, ContractQuery)
     doc = await d.contracts.get(request.match_info["tenant"], request.match_info["contract_id"])
@@ -75,14 +65,9 @@ async def get_contract(request: web.Request) -> web.Response:
     return respond(Contract, public_contract(doc, with_raw=query.raw))
 
 
-@api(
-    "GET",
-    "/api/v1/tenants/{tenant}/contracts/{contract_id}/attachments/{key}",
-    summary="A stored document's bytes, with its content type and sha256 (X-Content-SHA256)",
-    responses={200: Binary},
-    errors=(400, 401, 404),
-)
+@api.get("/api/v1/tenants/{tenant}/contracts/{contract_id}/attachments/{key}", Binary, errors=READ_ERRORS)
 async def get_attachment(request: web.Request) -> web.StreamResponse:
+    """A stored document's bytes, with its content type and sha256 (X-Content-SHA256)."""
     d = deps(request)
     tenant = request.match_info["tenant"]
     doc = await d.contracts.get(tenant, request.match_info["contract_id"])

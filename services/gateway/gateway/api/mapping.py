@@ -59,37 +59,22 @@ async def tenant_targets(d: GatewayDeps, tenant: str) -> list[TargetField]:
     return target_fields(custom)
 
 
-@api(
-    "GET",
-    "/api/v1/contract-fields",
-    summary="Contracts AI's target fields",
-    responses={200: list[ContractField]},
-    errors=(401,),
-)
+@api.get("/api/v1/contract-fields", list[ContractField], errors=(401,))
 async def contract_fields(_: web.Request) -> web.Response:
+    """Contracts AI's target fields."""
     return respond(list[ContractField], [_field(f) for f in BUILTIN_TARGET_FIELDS])
 
 
-@api(
-    "GET",
-    "/api/v1/tenants/{tenant}/contract-fields",
-    summary="Target fields including the tenant's custom ones",
-    responses={200: list[ContractField]},
-    errors=(400, 401),
-)
+@api.get("/api/v1/tenants/{tenant}/contract-fields", list[ContractField], errors=(400, 401))
 async def tenant_contract_fields(request: web.Request) -> web.Response:
+    """Target fields including the tenant's custom ones."""
     targets = await tenant_targets(deps(request), request.match_info["tenant"])
     return respond(list[ContractField], [_field(f) for f in targets])
 
 
-@api(
-    "PUT",
-    "/api/v1/tenants/{tenant}/contract-fields/custom",
-    summary="Replace the tenant's custom target fields",
-    body=CustomFieldsBody,
-    responses={200: list[ContractField]},
-)
+@api.put("/api/v1/tenants/{tenant}/contract-fields/custom", list[ContractField], body=CustomFieldsBody)
 async def put_custom_fields(request: web.Request) -> web.Response:
+    """Replace the tenant's custom target fields."""
     d = deps(request)
     tenant = request.match_info["tenant"]
     body = await parse_body(request, CustomFieldsBody)
@@ -129,14 +114,9 @@ def _normalised(rules: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [r.model_dump(mode="json", exclude_none=True) for r in _parsed(rules)]
 
 
-@api(
-    "GET",
-    "/api/v1/tenants/{tenant}/field-mapping",
-    summary="The current field mapping (version 0: the default until one is stored)",
-    responses={200: FieldMapping},
-    errors=(400, 401),
-)
+@api.get("/api/v1/tenants/{tenant}/field-mapping", FieldMapping, errors=(400, 401))
 async def get_mapping(request: web.Request) -> web.Response:
+    """The current field mapping (version 0: the default until one is stored)."""
     doc = await deps(request).mappings.current(request.match_info["tenant"])
     if doc is None:
         rules = [r.model_dump(mode="json", exclude_none=True) for r in DEFAULT_RULES_WITHOUT_METADATA]
@@ -152,16 +132,13 @@ async def get_mapping(request: web.Request) -> web.Response:
     )
 
 
-@api(
-    "PUT",
-    "/api/v1/tenants/{tenant}/field-mapping",
-    summary="Store a new mapping version and re-map the stored contracts with it",
-    description="Every problem is answered at once (422 INVALID_MAPPING, details.rules: "
-    "[{index, source, target, code, message}]) and nothing is stored.",
-    body=MappingBody,
-    responses={200: FieldMapping},
-)
+@api.put("/api/v1/tenants/{tenant}/field-mapping", FieldMapping, body=MappingBody)
 async def put_mapping(request: web.Request) -> web.Response:
+    """Store a new mapping version and re-map the stored contracts with it.
+
+    Every problem is answered at once (422 INVALID_MAPPING, details.rules: [{index, source, target, code,
+    message}]) and nothing is stored.
+    """
     d = deps(request)
     tenant = request.match_info["tenant"]
     body = await parse_body(request, MappingBody)
@@ -186,14 +163,9 @@ async def put_mapping(request: web.Request) -> web.Response:
     )
 
 
-@api(
-    "POST",
-    "/api/v1/tenants/{tenant}/field-mapping/preview",
-    summary="What a mapping would make of a few stored contracts, with per-field errors",
-    body=PreviewBody,
-    responses={200: Preview},
-)
+@api.post("/api/v1/tenants/{tenant}/field-mapping/preview", Preview, body=PreviewBody)
 async def preview(request: web.Request) -> web.Response:
+    """What a mapping would make of a few stored contracts, with per-field errors."""
     d = deps(request)
     tenant = request.match_info["tenant"]
     raw = await read_json(request)

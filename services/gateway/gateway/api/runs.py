@@ -14,7 +14,7 @@ from gateway.api.connection_guard import require_connected
 from gateway.deps import deps
 from gateway.errors import ApiError, parse_body, parse_query, read_json
 from gateway.models import Run, Runs, RunStarted
-from gateway.openapi import Api, respond
+from gateway.openapi import READ_ERRORS, Api, respond
 
 api = Api("Runs")
 
@@ -34,15 +34,15 @@ def _broker_down(exc: Exception) -> ApiError:
     return ApiError(503, "BROKER_UNAVAILABLE", "The job queue is unavailable right now; try again shortly.")
 
 
-@api(
-    "POST",
+@api.post(
     "/api/v1/tenants/{tenant}/ironclad/imports",
-    summary="Start an import (records and their documents), optionally up to max_contracts",
+    RunStarted,
+    status=202,
     body=ImportRequest,
     body_required=False,
-    responses={202: RunStarted},
 )
 async def start_import_route(request: web.Request) -> web.Response:
+    """Start an import (records and their documents), optionally up to max_contracts."""
     d = deps(request)
     tenant = request.match_info["tenant"]
     body = ImportRequest() if not request.can_read_body else await parse_body(request, ImportRequest)
@@ -54,13 +54,9 @@ async def start_import_route(request: web.Request) -> web.Response:
     return respond(RunStarted, {"run_id": run["_id"], "status": run["status"]}, status=202)
 
 
-@api(
-    "POST",
-    "/api/v1/tenants/{tenant}/ironclad/reconcile",
-    summary="Start a reconciliation now (full listing, repairs, deletions); one per tenant at a time",
-    responses={202: RunStarted},
-)
+@api.post("/api/v1/tenants/{tenant}/ironclad/reconcile", RunStarted, status=202)
 async def start_reconcile_route(request: web.Request) -> web.Response:
+    """Start a reconciliation now (full listing, repairs, deletions); one per tenant at a time."""
     d = deps(request)
     tenant = request.match_info["tenant"]
     if request.can_read_body:
@@ -81,29 +77,18 @@ async def start_reconcile_route(request: web.Request) -> web.Response:
     )
 
 
-@api(
-    "GET",
-    "/api/v1/tenants/{tenant}/ironclad/runs",
-    summary="Sync runs (import, webhook, reconcile, remap, delta), newest first, with their counters",
-    query=RunsQuery,
-    responses={200: Runs},
-    errors=(400, 401),
-)
+@api.get("/api/v1/tenants/{tenant}/ironclad/runs", Runs, query=RunsQuery, errors=(400, 401))
 async def list_runs(request: web.Request) -> web.Response:
+    """Sync runs (import, webhook, reconcile, remap, delta), newest first, with their counters."""
     d = deps(request)
     query = parse_query(request, RunsQuery)
     runs = await d.runs.recent(request.match_info["tenant"], limit=query.limit, kind=query.kind)
     return respond(Runs, {"items": [public_run(r) for r in runs]})
 
 
-@api(
-    "GET",
-    "/api/v1/tenants/{tenant}/ironclad/runs/{run_id}",
-    summary="One run",
-    responses={200: Run},
-    errors=(400, 401, 404),
-)
+@api.get("/api/v1/tenants/{tenant}/ironclad/runs/{run_id}", Run, errors=READ_ERRORS)
 async def get_run(request: web.Request) -> web.Response:
+    """One run."""
     run = await deps(request).runs.get(request.match_info["tenant"], request.match_info["run_id"])
     if run is None:
         raise ApiError(404, "RUN_NOT_FOUND", "No run with this id for this workspace.")

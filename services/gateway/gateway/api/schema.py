@@ -50,14 +50,9 @@ async def refresh_schema_and_suggest(d: GatewayDeps, tenant: str, client: Ironcl
         await d.mappings.save(tenant, rules, suggested=True)
 
 
-@api(
-    "GET",
-    "/api/v1/tenants/{tenant}/ironclad/fields",
-    summary="Ironclad's record types and properties (from /records/metadata, cached)",
-    query=FieldsQuery,
-    responses={200: IroncladFields},
-)
+@api.get("/api/v1/tenants/{tenant}/ironclad/fields", IroncladFields, query=FieldsQuery)
 async def ironclad_fields(request: web.Request) -> web.Response:
+    """Ironclad's record types and properties (from /records/metadata, cached)."""
     d = deps(request)
     tenant = request.match_info["tenant"]
     query = parse_query(request, FieldsQuery)
@@ -84,15 +79,9 @@ async def ironclad_fields(request: web.Request) -> web.Response:
     )
 
 
-@api(
-    "GET",
-    "/api/v1/tenants/{tenant}/field-mapping/suggestions",
-    summary="Rules suggested from Ironclad's schema, each with why",
-    responses={200: Suggestions},
-    errors=(400, 401),
-)
+@api.get("/api/v1/tenants/{tenant}/field-mapping/suggestions", Suggestions, errors=(400, 401))
 async def mapping_suggestions(request: web.Request) -> web.Response:
-    """The rules suggested from the cached Ironclad schema, each with why (the admin page marks them)."""
+    """Rules suggested from the cached Ironclad schema, each with why (the admin page marks them)."""
     doc = await cached_schema(deps(request), request.match_info["tenant"])
     suggestions = suggest_mapping(doc["metadata"]) if doc else []
     return respond(

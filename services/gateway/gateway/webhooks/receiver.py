@@ -137,18 +137,10 @@ def _sync_on(connection: Document | None) -> bool:
     return bool((connection.get("automatic_sync") or {}).get("enabled"))
 
 
-@api(
-    "POST",
+@api.post(
     "/webhooks/ironclad/{tenant}",
-    summary="Receive an Ironclad webhook delivery",
-    description="Called by Ironclad, not by admins: no admin token. Verified with Ironclad's RSA signature "
-    "(X-Ironclad-Webhook-Verification over event id + body + nonce, key from "
-    "GET /webhooks/verification-key, fetched again once when a check fails). Deduplicated by "
-    "X-Ironclad-Webhook-Event-Id for at least 3 days. Answers 200 only after the broker confirmed the "
-    "hand-off; 503 when it cannot, so Ironclad retries; 410 when Automatic Sync is off, so Ironclad "
-    "disables the webhook.",
+    DeliveryAnswer,
     body=WebhookEnvelope,
-    responses={200: DeliveryAnswer},
     errors=(400, 401, 404, 410, 413, 503),
     admin=False,
     headers=(
@@ -157,6 +149,15 @@ def _sync_on(connection: Document | None) -> bool:
     ),
 )
 async def receive(request: web.Request) -> web.Response:
+    """Receive an Ironclad webhook delivery.
+
+    Called by Ironclad, not by admins: no admin token. Verified with Ironclad's RSA signature
+    (X-Ironclad-Webhook-Verification over event id + body + nonce, key from GET
+    /webhooks/verification-key, fetched again once when a check fails). Deduplicated by
+    X-Ironclad-Webhook-Event-Id for at least 3 days. Answers 200 only after the broker confirmed the
+    hand-off; 503 when it cannot, so Ironclad retries; 410 when Automatic Sync is off, so Ironclad
+    disables the webhook.
+    """
     d = deps(request)
     tenant = request.match_info["tenant"]
     WEBHOOKS.labels(outcome="received").inc()

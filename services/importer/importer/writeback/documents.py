@@ -9,11 +9,12 @@ from bson import ObjectId
 from bson.errors import InvalidId
 
 from contracts_common.ironclad import IroncladBadRequest, IroncladClient
-from contracts_common.messages import StoredDocument, WritebackTask
+from contracts_common.messages import WritebackTask
 from contracts_common.storage.database import DOCUMENTS_BUCKET, Document
-from contracts_common.writeback import attachment_exists, find_contract
+from contracts_common.writeback import attachment_exists
+from importer.documents import stored_document
 from importer.writeback.context import WriteContext, failed
-from importer.writeback.records import _linked
+from importer.writeback.records import linked_contract
 
 FILES = f"{DOCUMENTS_BUCKET}.files"
 # Documents up to this size are sent as bytes (the client may retry them); larger ones are streamed once.
@@ -23,8 +24,7 @@ REPLAYABLE_UPLOAD_BYTES = 8 * 1024 * 1024
 async def upload_document(
     ctx: WriteContext, client: IroncladClient, task: WritebackTask, op: Document
 ) -> dict[str, Any]:
-    contract = await find_contract(ctx.contracts, task.tenant, task.contract_id)
-    record_id = _linked(contract)
+    contract, record_id = await linked_contract(ctx, task)
     request = op.get("request") or {}
     key = request.get("attachment_key") or task.attachment_key
     document_id = request.get("document_id") or task.document_id
@@ -49,14 +49,7 @@ async def upload_document(
     await ctx.db.db[FILES].update_one(
         {"_id": file_id}, {"$set": {"metadata.record_id": record_id, "metadata.key": key}}
     )
-    document = StoredDocument(
-        key=key,
-        file_id=str(file_id),
-        filename=filename,
-        content_type=content_type,
-        size=size,
-        sha256=sha256,
-    ).model_dump()
+    document = stored_document(key, file_id, filename, content_type, size, sha256).model_dump()
     attachments = [a for a in contract.get("attachments") or [] if a.get("key") != key] + [document]
     outcome = await ctx.store(task.tenant, record, contract, attachments)
     return {

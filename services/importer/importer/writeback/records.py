@@ -46,11 +46,13 @@ NOT_CREATED: tuple[type[Exception], ...] = (
 )
 
 
-def _linked(contract: Document) -> str:
+async def linked_contract(ctx: WriteContext, task: WritebackTask) -> tuple[Document, str]:
+    """The task's contract and the Ironclad record it stands for (an update or an upload needs one)."""
+    contract = await find_contract(ctx.contracts, task.tenant, task.contract_id)
     record_id = linked_record_id(contract)
     if record_id is None:
         raise contract_not_linked("create one first")
-    return record_id
+    return contract, record_id
 
 
 async def create_record(
@@ -191,10 +193,8 @@ async def _link(ctx: WriteContext, tenant: str, contract: Document, record: dict
 async def update_record(
     ctx: WriteContext, client: IroncladClient, task: WritebackTask, op: Document
 ) -> dict[str, Any]:
-    contract = await find_contract(ctx.contracts, task.tenant, task.contract_id)
-    record_id = _linked(contract)
-    request = op.get("request") or {}
-    fields = request.get("fields")
+    contract, record_id = await linked_contract(ctx, task)
+    fields = (op.get("request") or {}).get("fields")
     if not isinstance(fields, dict):
         fields = dict(contract.get("fields") or {})
     patch, _ = await ctx.patch(task.tenant, client, fields)

@@ -110,19 +110,22 @@ async def _store_file(
     }
 
 
-@api(
-    "POST",
+@api.post(
     BASE + "/documents",
-    summary="Upload a processed document to the linked Ironclad record (multipart/form-data)",
-    description="Needs public.records.createAttachments. Ironclad does not overwrite an upload: a key "
-    "already holding a document is refused (409 ATTACHMENT_EXISTS).",
+    WritebackQueued,
+    status=202,
     body=UploadForm,
     body_media="multipart/form-data",
-    responses={202: WritebackQueued},
     errors=WRITE_ERRORS,
 )
 async def upload_document(request: web.Request) -> web.Response:
-    """Multipart: a `file` part plus form fields `attachment_key`, optional `filename` and `operation_id`."""
+    """Upload a processed document to the linked Ironclad record (multipart/form-data).
+
+    Needs public.records.createAttachments. Ironclad does not overwrite an upload: a key already holding a
+    document is refused (409 ATTACHMENT_EXISTS).
+
+    Multipart: a `file` part plus form fields `attachment_key`, optional `filename` and `operation_id`.
+    """
     d = deps(request)
     tenant = request.match_info["tenant"]
     if request.content_type != "multipart/form-data":

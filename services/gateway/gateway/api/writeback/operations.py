@@ -27,7 +27,7 @@ from gateway.api.connection_guard import require_connected
 from gateway.deps import GatewayDeps, deps
 from gateway.errors import ApiError, parse_query
 from gateway.models import Writeback, WritebackQueued, Writebacks
-from gateway.openapi import Api, respond
+from gateway.openapi import READ_ERRORS, Api, respond
 
 log = structlog.get_logger(__name__)
 api = Api("Write-back")
@@ -154,14 +154,9 @@ async def queue(
     return respond(WritebackQueued, {"operation_id": operation_id, "status": "queued"}, status=202)
 
 
-@api(
-    "GET",
-    "/api/v1/tenants/{tenant}/writebacks/{operation_id}",
-    summary="One write-back operation",
-    responses={200: Writeback},
-    errors=(400, 401, 404),
-)
+@api.get("/api/v1/tenants/{tenant}/writebacks/{operation_id}", Writeback, errors=READ_ERRORS)
 async def get_writeback(request: web.Request) -> web.Response:
+    """One write-back operation."""
     d = deps(request)
     doc = await d.db.writebacks.find_one(
         {"tenant": request.match_info["tenant"], "operation_id": request.match_info["operation_id"]}
@@ -171,15 +166,9 @@ async def get_writeback(request: web.Request) -> web.Response:
     return respond(Writeback, public_writeback(doc))
 
 
-@api(
-    "GET",
-    "/api/v1/tenants/{tenant}/writebacks",
-    summary="Write-back operations, newest first",
-    query=WritebacksQuery,
-    responses={200: Writebacks},
-    errors=(400, 401),
-)
+@api.get("/api/v1/tenants/{tenant}/writebacks", Writebacks, query=WritebacksQuery, errors=(400, 401))
 async def list_writebacks(request: web.Request) -> web.Response:
+    """Write-back operations, newest first."""
     d = deps(request)
     params = parse_query(request, WritebacksQuery)
     query: dict[str, Any] = {"tenant": request.match_info["tenant"]}

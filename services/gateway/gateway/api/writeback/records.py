@@ -44,18 +44,14 @@ class UpdateRecordRequest(BaseModel):
     operation_id: OperationId | None = None
 
 
-@api(
-    "POST",
-    BASE + "/create-record",
-    summary="Create an Ironclad record from a contract (POST /records) and link the contract",
-    description="Properties come from the contract's mapped fields (or `fields`) through the reverse of "
-    "the field mapping, typed from Ironclad's /records/metadata. Needs public.records.createRecords. "
-    "Only for a contract without a live Ironclad record. Follow it at GET .../writebacks/{operation_id}.",
-    body=CreateRecordRequest,
-    responses={202: WritebackQueued},
-    errors=WRITE_ERRORS,
-)
+@api.post(BASE + "/create-record", WritebackQueued, status=202, body=CreateRecordRequest, errors=WRITE_ERRORS)
 async def create_record(request: web.Request) -> web.Response:
+    """Create an Ironclad record from a contract (POST /records) and link the contract.
+
+    Properties come from the contract's mapped fields (or `fields`) through the reverse of the field mapping,
+    typed from Ironclad's /records/metadata. Needs public.records.createRecords. Only for a contract without a
+    live Ironclad record. Follow it at GET .../writebacks/{operation_id}.
+    """
     d = deps(request)
     tenant = request.match_info["tenant"]
     body = await parse_body(request, CreateRecordRequest)
@@ -77,18 +73,19 @@ async def create_record(request: web.Request) -> web.Response:
     )
 
 
-@api(
-    "POST",
+@api.post(
     BASE + "/update-record",
-    summary="Update the Ironclad record's metadata from mapped fields (PATCH add/removeProperties)",
-    description="Needs public.records.updateRecords. Fields whose rule cannot be reversed are reported "
-    "in result.skipped.",
+    WritebackQueued,
+    status=202,
     body=UpdateRecordRequest,
     body_required=False,
-    responses={202: WritebackQueued},
     errors=WRITE_ERRORS,
 )
 async def update_record(request: web.Request) -> web.Response:
+    """Update the Ironclad record's metadata from mapped fields (PATCH add/removeProperties).
+
+    Needs public.records.updateRecords. Fields whose rule cannot be reversed are reported in result.skipped.
+    """
     d = deps(request)
     tenant = request.match_info["tenant"]
     body = (
