@@ -304,12 +304,11 @@ class HandedOffEvents:
 
 
 def _by_tenant(keys: list[tuple[str, str]]) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {}
+    """Each tenant's event ids, once each, in arrival order."""
+    out: dict[str, dict[str, None]] = {}
     for tenant, event_id in keys:
-        ids = out.setdefault(tenant, [])
-        if event_id not in ids:
-            ids.append(event_id)
-    return out
+        out.setdefault(tenant, {})[event_id] = None
+    return {tenant: list(ids) for tenant, ids in out.items()}
 
 
 async def _hand_off_once(d: GatewayDeps, message: WebhookEvent, rows: HandedOffEvents) -> web.Response:
