@@ -114,6 +114,8 @@ class ClosingPass:
                     changed[rid] = record  # ascending: a later window's version is newer
                 else:
                     changed.pop(rid, None)
+            # Under heavy editing this reads window after window: the run is moving, not stalled.
+            await self._runs.progressed(tenant, run["_id"])
         return changed
 
     async def _confirm_deletions(
@@ -129,6 +131,7 @@ class ClosingPass:
         if not candidates:
             return []
         answers = await get_records(client, candidates, self._concurrency)
+        await self._runs.progressed(tenant, run["_id"])
         alive = {rid: rec for rid, rec in zip(candidates, answers, strict=True) if rec is not None}
         gone = [rid for rid, rec in zip(candidates, answers, strict=True) if rec is None]
         if alive:
