@@ -10,7 +10,7 @@ from typing import Any, Literal
 from contracts_common.ironclad.scopes import CREATE_ATTACHMENTS, CREATE_RECORDS, SCOPES, UPDATE_RECORDS
 from contracts_common.problems import Problem
 from contracts_common.storage.contracts import Contracts
-from contracts_common.storage.database import Database, Document
+from contracts_common.storage.database import Document
 
 Action = Literal["create_record", "update_record", "upload_document"]
 
@@ -100,13 +100,6 @@ def linked_record_id(contract: Document) -> str | None:
     """The Ironclad record the contract stands for; None if it never had one or it was deleted."""
     record_id = (contract.get("ironclad") or {}).get("id")
     return None if not record_id or contract.get("deleted") else str(record_id)
-
-
-async def cached_metadata(db: Database, tenant: str) -> dict[str, Any] | None:
-    """The tenant's `/records/metadata` as cached at connect (None if it is not)."""
-    cached = await db.schema_cache.find_one({"tenant": tenant})
-    metadata = cached.get("metadata") if cached else None
-    return metadata if isinstance(metadata, dict) else None
 
 
 def attachment_keys(metadata: dict[str, Any]) -> list[str]:

@@ -15,6 +15,7 @@ from contracts_common.storage.contracts import Contracts
 from contracts_common.storage.database import Database
 from contracts_common.storage.mappings import Mappings
 from contracts_common.storage.runs import Runs
+from contracts_common.storage.schema_cache import SchemaCache
 
 
 @dataclass
@@ -40,6 +41,10 @@ class GatewayDeps:
     @property
     def mappings(self) -> Mappings:
         return Mappings(self.db)
+
+    @property
+    def schemas(self) -> SchemaCache:
+        return SchemaCache(self.db)
 
 
 DEPS = web.AppKey("deps", GatewayDeps)

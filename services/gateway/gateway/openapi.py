@@ -19,9 +19,9 @@ from aiohttp import web
 from pydantic import BaseModel, TypeAdapter
 
 from contracts_common.mapping import MappingRule, RuleError
+from gateway.auth import TENANT_PATTERN
 from gateway.models import ErrorBody
 
-TENANT_PATTERN = "^[a-z0-9][a-z0-9-]{0,62}$"
 REF = "#/components/schemas/{model}"
 # What any admin call may answer besides its success: bad input, token, missing things, conflicts,
 # Ironclad or our dependencies unavailable.
@@ -194,7 +194,7 @@ def _named(schema: Any) -> Any:
 def _path_parameters(path: str) -> list[dict[str, Any]]:
     out = []
     for name in re.findall(r"{(\w+)}", path):
-        pattern = {"pattern": TENANT_PATTERN} if name == "tenant" else {"minLength": 1}
+        pattern = {"pattern": TENANT_PATTERN.pattern} if name == "tenant" else {"minLength": 1}
         out.append({"name": name, "in": "path", "required": True, "schema": {"type": "string", **pattern}})
     return out
 

@@ -22,7 +22,6 @@ from contracts_common.mapping import (
 )
 from contracts_common.messaging import BrokerUnavailable
 from contracts_common.timeutil import iso
-from gateway.api.schema import cached_schema
 from gateway.deps import GatewayDeps, deps
 from gateway.errors import ApiError, invalid_body, parse_body, read_json
 from gateway.models import ContractField, FieldMapping, Preview, Rules
@@ -93,7 +92,7 @@ async def put_custom_fields(request: web.Request) -> web.Response:
 
 async def _validated(d: GatewayDeps, tenant: str, body: MappingBody) -> list[TargetField]:
     targets = await tenant_targets(d, tenant)
-    schema = await cached_schema(d, tenant)
+    schema = await d.schemas.get(tenant)
     sources = source_fields(schema["metadata"]) if schema else None
     problems = validate_mapping(body.rules, targets, sources)
     if problems:

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import structlog
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from contracts_common.ironclad import IroncladClient, IroncladError, OAuthError
 from contracts_common.mapping import source_fields, suggest_mapping
-from contracts_common.storage.database import Document
-from contracts_common.timeutil import iso, utcnow
+from contracts_common.timeutil import iso
 from gateway.api.connection_guard import connected_client
 from gateway.deps import GatewayDeps, deps
 from gateway.errors import ApiError, parse_query
@@ -27,16 +24,6 @@ class FieldsQuery(BaseModel):
     refresh: bool = Field(default=False, description="read /records/metadata again instead of the cache")
 
 
-async def cached_schema(d: GatewayDeps, tenant: str) -> Document | None:
-    return await d.db.schema_cache.find_one({"tenant": tenant})
-
-
-async def store_schema(d: GatewayDeps, tenant: str, metadata: dict[str, Any]) -> Document:
-    doc = {"tenant": tenant, "metadata": metadata, "fetched_at": utcnow()}
-    await d.db.schema_cache.replace_one({"tenant": tenant}, doc, upsert=True)
-    return doc
-
-
 async def refresh_schema_and_suggest(d: GatewayDeps, tenant: str, client: IroncladClient) -> None:
     """After a connect: cache the schema and, if the tenant has no mapping yet, store the suggested one."""
     try:
@@ -44,7 +31,7 @@ async def refresh_schema_and_suggest(d: GatewayDeps, tenant: str, client: Ironcl
     except (IroncladError, OAuthError) as exc:
         log.warning("schema_fetch_failed", tenant=tenant, error=str(exc))
         return
-    await store_schema(d, tenant, metadata)
+    await d.schemas.store(tenant, metadata)
     if await d.mappings.current(tenant) is None:
         rules = [s.rule.model_dump(mode="json", exclude_none=True) for s in suggest_mapping(metadata)]
         await d.mappings.save(tenant, rules, suggested=True)
@@ -56,14 +43,14 @@ async def ironclad_fields(request: web.Request) -> web.Response:
     d = deps(request)
     tenant = request.match_info["tenant"]
     query = parse_query(request, FieldsQuery)
-    doc = None if query.refresh else await cached_schema(d, tenant)
+    doc = None if query.refresh else await d.schemas.get(tenant)
     if doc is None:
         client = await connected_client(d, tenant)
         try:
             metadata = await client.get_records_metadata()
         except (IroncladError, OAuthError) as exc:
             raise ApiError(502, "IRONCLAD_ERROR", f"Could not read Ironclad's record schema: {exc}") from exc
-        doc = await store_schema(d, tenant, metadata)
+        doc = await d.schemas.store(tenant, metadata)
     metadata = doc["metadata"]
     record_types = [
         {"key": key, "display_name": spec.get("displayName"), "description": spec.get("description")}
@@ -82,7 +69,7 @@ async def ironclad_fields(request: web.Request) -> web.Response:
 @api.get("/api/v1/tenants/{tenant}/field-mapping/suggestions", Suggestions, errors=(400, 401))
 async def mapping_suggestions(request: web.Request) -> web.Response:
     """Rules suggested from the cached Ironclad schema, each with why (the admin page marks them)."""
-    doc = await cached_schema(deps(request), request.match_info["tenant"])
+    doc = await deps(request).schemas.get(request.match_info["tenant"])
     suggestions = suggest_mapping(doc["metadata"]) if doc else []
     return respond(
         Suggestions,

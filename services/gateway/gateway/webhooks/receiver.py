@@ -36,6 +36,7 @@ from contracts_common.metrics import WEBHOOKS
 from contracts_common.storage.connections import ConnectionStatus
 from contracts_common.storage.database import Document
 from contracts_common.timeutil import utcnow
+from gateway.auth import TENANT_PATTERN
 from gateway.deps import GatewayDeps, deps
 from gateway.errors import error_response
 from gateway.models import DeliveryAnswer, WebhookEnvelope
@@ -45,7 +46,6 @@ from gateway.webhooks.verification import KeyCache, VerificationError, parse_hea
 log = structlog.get_logger(__name__)
 api = Api("Automatic Sync")
 
-TENANT = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 EVENT_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,200}$")
 EVENT_ID_HEADER = "X-Ironclad-Webhook-Event-Id"
 VERIFICATION_HEADER = "X-Ironclad-Webhook-Verification"
@@ -161,7 +161,7 @@ async def receive(request: web.Request) -> web.Response:
     d = deps(request)
     tenant = request.match_info["tenant"]
     WEBHOOKS.labels(outcome="received").inc()
-    if not TENANT.fullmatch(tenant):
+    if not TENANT_PATTERN.fullmatch(tenant):
         return _reject(404, "UNKNOWN_TENANT", "No such workspace.", "rejected")
     body = await _read_body(request, d.settings.webhook_max_body_bytes)
     if body is None:

@@ -20,8 +20,9 @@ from contracts_common.messages import WritebackTask
 from contracts_common.storage.contracts import Contracts, ContractWrite
 from contracts_common.storage.database import Database, Document
 from contracts_common.storage.mappings import Mappings
+from contracts_common.storage.schema_cache import SchemaCache
 from contracts_common.timeutil import utcnow
-from contracts_common.writeback import WritebackProblem, cached_metadata
+from contracts_common.writeback import WritebackProblem
 
 log = structlog.get_logger(__name__)
 
@@ -44,6 +45,7 @@ class WriteContext:
         self.db = db
         self.contracts = Contracts(db)
         self.mappings = Mappings(db)
+        self.schemas = SchemaCache(db)
         # The mapper's own compilation (lenient, with the tenant's custom fields), read fresh each time.
         self.current_mapping = MappingCache(self.mappings, ttl_seconds=0)
 
@@ -57,13 +59,11 @@ class WriteContext:
 
     async def metadata(self, tenant: str, client: IroncladClient) -> dict[str, Any]:
         """The tenant's `/records/metadata` as cached at connect; fetched (and cached) when missing."""
-        cached = await cached_metadata(self.db, tenant)
+        cached = await self.schemas.metadata(tenant)
         if cached is not None:
             return cached
         metadata = await client.get_records_metadata()
-        await self.db.schema_cache.replace_one(
-            {"tenant": tenant}, {"tenant": tenant, "metadata": metadata, "fetched_at": utcnow()}, upsert=True
-        )
+        await self.schemas.store(tenant, metadata)
         return metadata
 
     async def rules(self, tenant: str) -> tuple[int, list[MappingRule]]:

@@ -16,7 +16,6 @@ from contracts_common.storage.database import Document
 from contracts_common.writeback import (
     attachment_exists,
     attachment_keys,
-    cached_metadata,
     contract_not_linked,
     linked_record_id,
 )
@@ -155,7 +154,7 @@ async def upload_document(request: web.Request) -> web.Response:
             await d.db.db["documents.files"].update_one(
                 {"_id": stored["file_id"]}, {"$set": {"filename": stored["filename"]}}
             )
-        _check_upload(form, stored, contract, await cached_metadata(d.db, tenant) or {})
+        _check_upload(form, stored, contract, await d.schemas.metadata(tenant) or {})
     except BaseException:
         if stored is not None:
             await d.db.documents.delete(stored["file_id"])

@@ -8,7 +8,6 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from contracts_common.writeback import (
-    cached_metadata,
     contract_already_linked,
     contract_not_linked,
     linked_record_id,
@@ -60,7 +59,7 @@ async def create_record(request: web.Request) -> web.Response:
         return answer
     if (linked := linked_record_id(contract)) is not None:
         raise contract_already_linked(linked)
-    types = (await cached_metadata(d.db, tenant) or {}).get("recordTypes") or {}
+    types = (await d.schemas.metadata(tenant) or {}).get("recordTypes") or {}
     if types and body.record_type not in types:
         raise unknown_record_type(body.record_type, sorted(types))
     return await queue(
