@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-from contracts_common.messages import ListingDone, RemapTask, RunKind, StartRun
+from collections.abc import Iterable
+
+import structlog
+
+from contracts_common.messages import ListingDone, PageTask, RemapTask, RunKind, StartRun
 from contracts_common.messaging import Broker
 from contracts_common.storage.database import Database, Document
 from contracts_common.storage.leases import Leases
-from contracts_common.storage.runs import ACTIVE, Runs, awaiting_close
+from contracts_common.storage.runs import ACTIVE, Runs, awaiting_close, pages_to_hand_out
+
+log = structlog.get_logger(__name__)
 
 RECONCILE_LEASE = "reconcile"
 # A reconciliation that has not ended after this long no longer blocks the next one.
@@ -63,6 +69,55 @@ async def start_remap(db: Database, broker: Broker, tenant: str, mapping_version
         RemapTask(tenant=tenant, run_id=run["_id"], mapping_version=mapping_version),
     )
     return run
+
+
+def page_task(run: Document, page: int) -> PageTask:
+    size = int(run["page_size"])
+    return PageTask(
+        tenant=run["tenant"],
+        run_id=run["_id"],
+        kind=run["kind"],
+        page=page,
+        page_size=size,
+        take=min(size, run["total"] - page * size),
+    )
+
+
+async def publish_pages(broker: Broker, run: Document, pages: Iterable[int]) -> None:
+    for page in pages:
+        await broker.publish_with_retry(page_task(run, page))
+
+
+async def advance_listing(broker: Broker, runs: Runs, run: Document | None) -> None:
+    """Hand out a listing's next pages as its outstanding ones are done (see runs.pages_to_hand_out).
+
+    Called by whoever moves the run (the importer that checkpointed a page, the mapper that counted a
+    batch, the run supervisor); the pages are claimed by compare-and-set first, so each is handed out
+    once. A publish that fails gives back the pages not handed out; should a process die between claim
+    and publish, the run supervisor hands out again the claimed pages that were never done.
+    """
+    pages = pages_to_hand_out(run)
+    if not pages:
+        return
+    assert run is not None
+    tenant, run_id = run["tenant"], run["_id"]
+    if not await runs.claim_pages(tenant, run_id, published=pages.start, up_to=pages.stop):
+        return  # another caller moved the window first and hands these out
+    published = pages.start
+    try:
+        for page in pages:
+            await broker.publish_with_retry(page_task(run, page))
+            published = page + 1
+    except Exception:
+        await runs.claim_pages(tenant, run_id, published=pages.stop, up_to=published)
+        raise
+
+
+async def after_progress(broker: Broker, runs: Runs, run: Document | None) -> None:
+    """A listing's run moved: hand out its next pages, or, when all are done and counted, ask for its
+    closing pass."""
+    await advance_listing(broker, runs, run)
+    await close_if_counted(broker, run)
 
 
 async def close_if_counted(broker: Broker, run: Document | None) -> bool:

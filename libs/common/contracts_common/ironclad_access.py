@@ -2,16 +2,22 @@
 
 One aiohttp session, one token cache and one shared rate limiter per process; each tenant gets its own
 cache entry and limiter keys, so nothing crosses tenants.
+
+The importer's Ironclad requests go in two lanes, each with its own slots (`TenantSlots`): `bulk` for
+imports and reconciliations, `live` for webhook syncs, incremental passes, webhook checks and
+write-backs. A backfill can fill the bulk lane, never the live one, and within each lane no tenant
+takes more than its cap.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
 
 import aiohttp
 
+from contracts_common.fairness import TenantSlots
 from contracts_common.ironclad import (
     ALL_SCOPES,
     DEFAULT_LIMITS,
@@ -35,6 +41,26 @@ from contracts_common.metrics import (
 from contracts_common.settings import ImporterSettings, IroncladAccessSettings
 from contracts_common.storage.connections import Connections, ConnectionStatus
 from contracts_common.storage.database import Database, Document
+
+
+class Lane(StrEnum):
+    """Whose capacity a piece of work uses: a backfill's, or that of changes someone waits for."""
+
+    BULK = "bulk"
+    LIVE = "live"
+
+
+def lane_slots(settings: ImporterSettings) -> dict[Lane, TenantSlots]:
+    return {
+        Lane.BULK: TenantSlots(
+            shared=settings.ironclad_concurrency,
+            per_tenant=min(settings.ironclad_tenant_concurrency, settings.ironclad_concurrency),
+        ),
+        Lane.LIVE: TenantSlots(
+            shared=settings.ironclad_live_concurrency,
+            per_tenant=min(settings.ironclad_live_tenant_concurrency, settings.ironclad_live_concurrency),
+        ),
+    }
 
 
 class NotConnected(Exception):
@@ -80,7 +106,8 @@ class IroncladAccess:
     token_cache: TokenCache
     rate_limiter: RateLimiter
     retry: RetryPolicy
-    concurrency: asyncio.Semaphore | None = None
+    # Per lane; empty (the gateway's control-plane calls): no slots.
+    slots: Mapping[Lane, TenantSlots] = field(default_factory=dict)
     on_request: Callable[[RequestEvent], None] | None = record_request_metrics
 
     def client_for(
@@ -90,6 +117,7 @@ class IroncladAccess:
         *,
         token_cache: TokenCache | None = None,
         scopes: Sequence[str] | None = None,
+        lane: Lane | None = None,
     ) -> IroncladClient:
         return IroncladClient(
             self.session,
@@ -101,15 +129,22 @@ class IroncladAccess:
             scopes=tuple(scopes) if scopes else ALL_SCOPES,
             rate_limiter=self.rate_limiter,
             retry=self.retry,
-            concurrency=self.concurrency,
+            concurrency=self.slots.get(lane) if lane is not None else None,
             on_request=self.on_request,
             request_timeout=self.settings.ironclad_timeout_seconds,
         )
 
-    async def client(self, tenant: str) -> tuple[IroncladClient, Document]:
+    async def client(self, tenant: str, lane: Lane | None = None) -> tuple[IroncladClient, Document]:
         doc = await self.connections.get(tenant)
+        client = self.connected_client(tenant, doc, lane)
+        assert doc is not None
+        return client, doc
+
+    def connected_client(self, tenant: str, doc: Document | None, lane: Lane | None) -> IroncladClient:
+        """The client of a connection already read; NotConnected unless it is connected."""
         status = doc.get("status") if doc else ConnectionStatus.DISCONNECTED.value
         if doc is None or status != ConnectionStatus.CONNECTED.value:
             raise NotConnected(tenant, str(status))
-        client = self.client_for(tenant, self.connections.credentials(doc), scopes=doc.get("granted_scopes"))
-        return client, doc
+        return self.client_for(
+            tenant, self.connections.credentials(doc), scopes=doc.get("granted_scopes"), lane=lane
+        )

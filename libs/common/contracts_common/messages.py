@@ -133,6 +133,16 @@ class FetchedBatch(Message):
     unchanged: list[UnchangedItem] = Field(default_factory=list)
 
 
+class LiveBatch(FetchedBatch):
+    """A batch someone is waiting for (a webhook sync, an incremental pass): the mapper's live lane.
+
+    Its own queue and consumer, so live changes never queue behind a backfill's pages (RabbitMQ's
+    quorum queues have no priorities); stored exactly like a FetchedBatch.
+    """
+
+    queue: ClassVar[str] = "mapper.live"
+
+
 class RemapTask(Message):
     """Re-map stored contracts with the tenant's current mapping, from their raw records.
 
@@ -154,5 +164,6 @@ MESSAGE_TYPES: tuple[type[Message], ...] = (
     WebhookEvent,
     WritebackTask,
     FetchedBatch,
+    LiveBatch,
     RemapTask,
 )

@@ -70,8 +70,17 @@ class ImporterSettings(IroncladAccessSettings):
     # Share of each limit we allow ourselves, to leave room for clock skew and other clients.
     rate_limit_headroom: float = Field(default=0.95, gt=0, le=1)
     rate_limit_enabled: bool = True
-    # Requests one importer process keeps in flight towards Ironclad.
-    ironclad_concurrency: int = Field(default=8, ge=1, le=256)
+    # Requests one importer process keeps in flight towards Ironclad, per lane (ironclad_access.Lane):
+    # imports and reconciliations (bulk) share `ironclad_concurrency`, at most
+    # `ironclad_tenant_concurrency` of them for one tenant; webhook syncs, incremental passes, webhook
+    # checks and write-backs (live) have their own. One tenant alone gets what it had before (8).
+    ironclad_concurrency: int = Field(default=16, ge=1, le=256)
+    ironclad_tenant_concurrency: int = Field(default=8, ge=1, le=256)
+    ironclad_live_concurrency: int = Field(default=16, ge=1, le=256)
+    ironclad_live_tenant_concurrency: int = Field(default=4, ge=1, le=256)
+    # Pages of one import or reconciliation outstanding at once (handed out, not yet stored by the
+    # mapper): queues interleave tenants instead of holding one tenant's whole backfill.
+    run_pages_in_flight: int = Field(default=8, ge=1, le=1000)
     max_retries: int = Field(default=6, ge=0, le=20)
     backoff_base_seconds: float = Field(default=0.5, gt=0)
     backoff_max_seconds: float = Field(default=30.0, gt=0)
@@ -85,8 +94,12 @@ class ImporterSettings(IroncladAccessSettings):
     # Each pass starts this far before its cursor (clock skew between Ironclad's servers).
     delta_sync_overlap_seconds: float = Field(default=10.0, ge=0)
     scheduler_enabled: bool = True
-    # How often each replica looks for due work; the intervals above are what decides when it runs.
-    scheduler_tick_seconds: float = Field(default=5.0, gt=0)
+    # How often each replica looks for due turns (one indexed query); the intervals above decide when
+    # each runs, so a tick is also the most a turn waits past its due time when the pool has room.
+    scheduler_tick_seconds: float = Field(default=1.0, gt=0)
+    # Turns of periodic work one replica runs at once, each tenant's on its own: a tenant whose Ironclad
+    # hangs holds one of these, not the others' turns.
+    scheduler_concurrency: int = Field(default=32, ge=1, le=1000)
     run_supervisor_tick_seconds: float = Field(default=5.0, gt=0)
     # Webhook events for one tenant arriving within this window become one incremental sync; events
     # arriving while that sync runs wait for the next one, so a burst coalesces however short this is.
@@ -102,3 +115,6 @@ class ImporterSettings(IroncladAccessSettings):
 
 class MapperSettings(SharedSettings):
     remap_batch_size: int = Field(default=500, ge=1, le=5000)
+    # Batches of one tenant a mapper replica stores at once, per queue: one tenant's backfill cannot take
+    # every handler while other tenants' batches wait in the replica's prefetch.
+    mapper_tenant_concurrency: int = Field(default=2, ge=1, le=1000)

@@ -150,6 +150,9 @@ class Run(Body):
     expected: int | None
     pages_total: int | None
     pages_done: int
+    pages_published: int | None = Field(
+        default=None, description="pages of the listing handed out so far (a window at a time)"
+    )
     fetched: int
     created: int = 0
     updated: int = 0

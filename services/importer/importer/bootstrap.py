@@ -8,14 +8,13 @@ import aiohttp
 
 from contracts_common.crypto import SecretBox
 from contracts_common.ironclad import RetryPolicy, TokenCache
-from contracts_common.ironclad_access import IroncladAccess, build_rate_limiter
+from contracts_common.ironclad_access import IroncladAccess, build_rate_limiter, lane_slots
 from contracts_common.messages import ListingDone, PageTask, StartRun, WebhookEvent, WritebackTask
 from contracts_common.runtime import Runtime
 from contracts_common.settings import ImporterSettings
 from contracts_common.storage.connections import Connections
 from contracts_common.storage.contracts import Contracts
 from contracts_common.storage.runs import Runs
-from contracts_common.storage.schedules import Schedules
 from importer.closing import ClosingPass
 from importer.delta import DeltaSync
 from importer.documents import DocumentStore
@@ -43,7 +42,7 @@ def build_access(
             base_seconds=settings.backoff_base_seconds,
             max_seconds=settings.backoff_max_seconds,
         ),
-        concurrency=asyncio.Semaphore(settings.ironclad_concurrency),
+        slots=lane_slots(settings),
     )
 
 
@@ -56,8 +55,11 @@ async def setup(runtime: Runtime) -> None:
     runs = Runs(runtime.db)
     contracts = Contracts(runtime.db)
     failures = RunFailurePolicy(runs, access.connections, settings)
+    # One tenant's requests in flight: what a batch's document downloads or a closing pass's reads may
+    # use at once (the lanes' slots bound them again, across tenants).
+    per_tenant = settings.ironclad_tenant_concurrency
     publisher = RecordPublisher(
-        documents=DocumentStore(runtime.db), broker=runtime.broker, concurrency=settings.ironclad_concurrency
+        documents=DocumentStore(runtime.db), broker=runtime.broker, concurrency=per_tenant
     )
     listing = ListingHandlers(
         access=access,
@@ -70,18 +72,23 @@ async def setup(runtime: Runtime) -> None:
             runs=runs,
             contracts=contracts,
             publisher=publisher,
-            concurrency=settings.ironclad_concurrency,
+            concurrency=per_tenant,
         ),
         failures=failures,
         page_size=settings.page_size,
+        window=settings.run_pages_in_flight,
     )
-    await runtime.broker.consume(StartRun, listing.start_run, prefetch=2)
-    await runtime.broker.consume(ListingDone, listing.close_listing, prefetch=2)
+    # Backfill lane. A run keeps only `run_pages_in_flight` pages outstanding (commands.advance_listing),
+    # and each consumer caps one tenant's handlers, so another tenant's run starts beside a backfill
+    # instead of behind it: its messages find room in the prefetch and a free handler.
+    await runtime.broker.consume(StartRun, listing.start_run, prefetch=4, per_tenant=1)
+    await runtime.broker.consume(ListingDone, listing.close_listing, prefetch=4, per_tenant=1)
     # Two pages in flight at least: the next page is listed while this one's documents download (one
     # page at a time measured 11 % slower for a single replica; the last pages of a run then spread
     # less evenly over replicas, which cost less than that in bench/report's scaling run).
+    pages_per_tenant = max(2, per_tenant // 2)
     await runtime.broker.consume(
-        PageTask, listing.process_page, prefetch=max(2, settings.ironclad_concurrency // 2)
+        PageTask, listing.process_page, prefetch=2 * pages_per_tenant, per_tenant=pages_per_tenant
     )
     events = EventHandlers(
         access=access,
@@ -91,7 +98,7 @@ async def setup(runtime: Runtime) -> None:
         publisher=publisher,
         failures=failures,
         coalesce_seconds=settings.event_coalesce_seconds,
-        concurrency=settings.ironclad_concurrency,
+        concurrency=settings.ironclad_live_tenant_concurrency,
         claims=runtime.db.webhook_work,
     )
     # A large prefetch: events are held unacked while a tenant's burst is coalesced.
@@ -106,17 +113,16 @@ async def setup(runtime: Runtime) -> None:
             db=runtime.db,
             broker=runtime.broker,
             connections=access.connections,
-            schedules=Schedules(runtime.db, runtime.instance),
             delta=DeltaSync(
-                db=runtime.db,
                 access=access,
                 runs=runs,
                 contracts=contracts,
                 publisher=publisher,
                 overlap_seconds=settings.delta_sync_overlap_seconds,
             ),
-            health=WebhookHealth(db=runtime.db, access=access),
+            health=WebhookHealth(access=access),
             settings=settings,
+            owner=runtime.instance,
         )
         runtime.background.append(asyncio.create_task(scheduler.run_forever()))
 

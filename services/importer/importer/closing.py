@@ -24,7 +24,7 @@ import structlog
 
 from contracts_common.ironclad import IroncladClient
 from contracts_common.ironclad.client import MAX_PAGE_SIZE
-from contracts_common.ironclad_access import IroncladAccess
+from contracts_common.ironclad_access import IroncladAccess, Lane
 from contracts_common.messages import RunKind
 from contracts_common.metrics import RECORDS
 from contracts_common.storage.contracts import Contracts
@@ -59,7 +59,7 @@ class ClosingPass:
         run = await self._runs.get(tenant, run_id)
         if run is None or run["status"] not in ACTIVE or run.get("listing_complete"):
             return
-        client, _ = await self._access.client(tenant)
+        client, _ = await self._access.client(tenant, Lane.BULK)
         limited = kind == RunKind.IMPORT and run.get("max_contracts") is not None
         gone: list[str] = []
         if run.get("closing_ids") is None:
@@ -86,7 +86,14 @@ class ClosingPass:
         known = await self._contracts.known_versions(tenant, [r["id"] for r in records])
         for start in range(0, len(records), MAX_PAGE_SIZE):
             chunk = records[start : start + MAX_PAGE_SIZE]
-            await self._publisher.publish(client, tenant, run_id, [(f"c:{r['id']}", r) for r in chunk], known)
+            await self._publisher.publish(
+                client,
+                tenant,
+                run_id,
+                [(f"c:{r['id']}", r) for r in chunk],
+                known,
+                lane=Lane.BULK,
+            )
         deleted = await self._contracts.mark_deleted(tenant, gone, run_id) if gone else 0
         RECORDS.labels(outcome="deleted").inc(deleted)
         log.info("listing_closed", run_id=run_id, closing_records=len(records), deleted=deleted)

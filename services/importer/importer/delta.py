@@ -18,11 +18,12 @@ from datetime import datetime, timedelta
 import structlog
 
 from contracts_common.ironclad.client import MAX_PAGE_SIZE
-from contracts_common.ironclad_access import IroncladAccess
+from contracts_common.ironclad_access import IroncladAccess, Lane
 from contracts_common.messages import RunKind
 from contracts_common.metrics import RECORDS
+from contracts_common.storage.connections import Schedule
 from contracts_common.storage.contracts import Contracts, parse_timestamp
-from contracts_common.storage.database import Database, Document
+from contracts_common.storage.database import Document
 from contracts_common.storage.runs import Runs
 from contracts_common.timeutil import utcnow
 from importer.changes import changed_since
@@ -44,14 +45,12 @@ class DeltaSync:
     def __init__(
         self,
         *,
-        db: Database,
         access: IroncladAccess,
         runs: Runs,
         contracts: Contracts,
         publisher: RecordPublisher,
         overlap_seconds: float,
     ) -> None:
-        self._db = db
         self._access = access
         self._runs = runs
         self._contracts = contracts
@@ -61,9 +60,8 @@ class DeltaSync:
     async def run(self, connection: Document) -> list[str]:
         """One pass for the connection's tenant; returns the ids of the runs it started."""
         tenant = connection["tenant"]
-        delta = (connection.get("schedule") or {}).get("delta") or {}
-        cursor: datetime = delta.get("cursor") or _sync_enabled_at(connection) or utcnow()
-        client, _ = await self._access.client(tenant)
+        cursor: datetime = Schedule.of(connection).delta.cursor or _sync_enabled_at(connection) or utcnow()
+        client = self._access.connected_client(tenant, connection, Lane.LIVE)
         newest = cursor
         run_ids: list[str] = []
         async for records in changed_since(client, cursor - self._overlap, page_size=MAX_PAGE_SIZE):
@@ -75,13 +73,12 @@ class DeltaSync:
             RECORDS.labels(outcome="fetched").inc(len(changed))
             run = await self._runs.create_running(tenant, RunKind.DELTA, total=len(changed))
             run_id = str(run["_id"])
-            await self._publisher.publish(client, tenant, run_id, [(r["id"], r) for r in changed], known)
+            await self._publisher.publish(
+                client, tenant, run_id, [(r["id"], r) for r in changed], known, lane=Lane.LIVE
+            )
             run_ids.append(run_id)
         if newest > cursor:
-            await self._db.connections.update_one(
-                {"tenant": tenant, "generation": connection.get("generation")},
-                {"$max": {"schedule.delta.cursor": newest}},
-            )
+            await self._access.connections.advance_delta_cursor(tenant, connection.get("generation"), newest)
         if run_ids:
             log.info("delta_sync_published", tenant=tenant, runs=len(run_ids), cursor=newest.isoformat())
         await self._access.connections.touch_success(tenant)

@@ -23,7 +23,7 @@ import structlog
 from pymongo.errors import BulkWriteError
 
 from contracts_common.ironclad import IroncladClient, IroncladNotFound
-from contracts_common.ironclad_access import IroncladAccess, NotConnected
+from contracts_common.ironclad_access import IroncladAccess, Lane, NotConnected
 from contracts_common.messages import RunKind, WebhookEvent
 from contracts_common.messaging import Broker, Delivery
 from contracts_common.metrics import RECORDS
@@ -210,7 +210,7 @@ class EventHandlers:
         """One incremental sync for `events` of `tenant`; returns the run id (None when nothing to fetch)."""
         event_ids = [e.event_id for e in events]
         try:
-            client, connection = await self._access.client(tenant)
+            client, connection = await self._access.client(tenant, Lane.LIVE)
         except NotConnected as exc:
             log.info(
                 "webhook_events_dropped",
@@ -293,5 +293,7 @@ class EventHandlers:
         records = [r for r in fetched if r is not None]
         RECORDS.labels(outcome="fetched").inc(len(records))
         known = await self._contracts.known_versions(tenant, [r["id"] for r in records])
-        await self._publisher.publish(client, tenant, run_id, [(r["id"], r) for r in records], known)
+        await self._publisher.publish(
+            client, tenant, run_id, [(r["id"], r) for r in records], known, lane=Lane.LIVE
+        )
         return [rid for rid, r in zip(record_ids, fetched, strict=True) if r is None]

@@ -1,9 +1,11 @@
 """Imports and reconciliations: plan the pages, work through them page by page, then close the listing.
 
-A StartRun lists page 0 to learn the total, stores the plan, publishes page 0's records at once and
-one PageTask for each further page. Page tasks are shared by all importer replicas; each page is
-checkpointed once its records are published to the mapper, so an importer killed midway resumes at the
-pages not yet done.
+A StartRun lists page 0 to learn the total, stores the plan, hands out the first window of pages and
+works page 0 itself. Page tasks are shared by all importer replicas; each page is checkpointed once its
+records are published to the mapper, so an importer killed midway resumes at the pages not yet done.
+A run keeps at most `run_pages_in_flight` pages outstanding (handed out and not yet stored by the
+mapper): the next ones are handed out as those are done (commands.advance_listing), so one tenant's
+backfill never fills the shared queues and other tenants' runs interleave with it.
 
 Offset pages do not hold still while people work in Ironclad: a record edited mid-listing moves, and a
 page already read never sees it. So when the last page is done a ListingDone runs the closing pass
@@ -20,14 +22,15 @@ from typing import Any
 
 import structlog
 
-from contracts_common.commands import close_if_counted
+from contracts_common import commands
+from contracts_common.commands import advance_listing, after_progress, close_if_counted
 from contracts_common.ironclad import IroncladClient
-from contracts_common.ironclad_access import IroncladAccess
+from contracts_common.ironclad_access import IroncladAccess, Lane
 from contracts_common.messages import ListingDone, PageTask, RunKind, StartRun, UnchangedItem
 from contracts_common.messaging import Broker, Delivery
 from contracts_common.metrics import RECORDS
 from contracts_common.storage.contracts import Contracts
-from contracts_common.storage.runs import Runs
+from contracts_common.storage.runs import PageWindow, Runs
 from importer.closing import ClosingPass
 from importer.failures import FAILURES, RunFailurePolicy
 from importer.publishing import RecordPublisher, is_current
@@ -47,6 +50,7 @@ class ListingHandlers:
         closing: ClosingPass,
         failures: RunFailurePolicy,
         page_size: int,
+        window: int,
     ) -> None:
         self._access = access
         self._broker = broker
@@ -56,6 +60,7 @@ class ListingHandlers:
         self._closing = closing
         self._failures = failures
         self._page_size = page_size
+        self._window = window
 
     async def start_run(self, message: StartRun, delivery: Delivery) -> None:
         run = await self._runs.start(message.tenant, message.run_id)
@@ -63,59 +68,58 @@ class ListingHandlers:
             log.info("run_not_active_skipped")
             return
         try:
-            client, _ = await self._access.client(message.tenant)
-            first_records: list[dict[str, Any]] | None = None
-            if run["pages_total"] is None:
-                first = await client.list_records(page=0, page_size=self._page_size)
-                total = (
-                    first.count if message.max_contracts is None else min(first.count, message.max_contracts)
-                )
-                pages_total = math.ceil(total / self._page_size)
-                # Complete only once the closing pass has run (see ListingDone).
-                await self._runs.plan(
-                    message.tenant,
-                    message.run_id,
-                    total=total,
-                    pages_total=pages_total,
-                    listing_complete=False,
-                )
-                log.info("run_planned", total=total, pages=pages_total, ironclad_count=first.count)
-                first_records = first.records
-                run = {**run, "total": total, "pages_total": pages_total}
-            tasks = [
-                PageTask(
-                    tenant=message.tenant,
-                    run_id=message.run_id,
-                    kind=message.kind,
-                    page=page,
-                    page_size=self._page_size,
-                    take=min(self._page_size, run["total"] - page * self._page_size),
-                )
-                for page in range(run["pages_total"])
-            ]
-            # Page 0 was just listed to plan the run: its records are used rather than listed again,
-            # once the other pages are out for the other replicas to start on.
-            here = tasks[0] if tasks and first_records is not None else None
-            for task in tasks[1:] if here is not None else tasks:
-                await self._broker.publish_with_retry(task)
-            if here is not None:
-                assert first_records is not None
-                await self._work_page(here, client, first_records)
-            if run["pages_total"] == 0:
-                await close_if_counted(self._broker, await self._runs.get(message.tenant, message.run_id))
+            client, _ = await self._access.client(message.tenant, Lane.BULK)
+            if run["pages_total"] is not None:
+                # Redelivered after it was planned: hand out again whatever was handed out and not done
+                # (a page done twice is checkpointed and counted once), then go on as usual.
+                await self._resume(run)
+                return
+            first = await client.list_records(page=0, page_size=self._page_size)
+            total = first.count if message.max_contracts is None else min(first.count, message.max_contracts)
+            pages_total = math.ceil(total / self._page_size)
+            # Complete only once the closing pass has run (see ListingDone). Page 0 was just listed to
+            # plan the run: it is handed out to this delivery, which works it below.
+            await self._runs.plan(
+                message.tenant,
+                message.run_id,
+                total=total,
+                pages_total=pages_total,
+                listing_complete=False,
+                window=PageWindow(pages=self._window, page_size=self._page_size, published=1),
+            )
+            log.info("run_planned", total=total, pages=pages_total, ironclad_count=first.count)
+            run = await self._runs.get(message.tenant, message.run_id)
+            assert run is not None
+            if pages_total == 0:
+                await close_if_counted(self._broker, run)
+                return
+            # The next pages go out for the other replicas first, then page 0 is worked here.
+            await advance_listing(self._broker, self._runs, run)
+            await self._work_page(commands.page_task(run, 0), client, first.records)
         except FAILURES as exc:
             await self._failures.handle(exc, tenant=message.tenant, run_id=message.run_id, delivery=delivery)
+
+    async def _resume(self, run: dict[str, Any]) -> None:
+        tenant, run_id = run["tenant"], run["_id"]
+        published = run.get("pages_published")
+        if published is None or run.get("page_size") is None:
+            published = run["pages_total"]  # planned before windows: every page was handed out
+            run = {**run, "page_size": self._page_size}
+        await commands.publish_pages(
+            self._broker, run, await self._runs.pages_not_done(tenant, run_id, published)
+        )
+        await after_progress(self._broker, self._runs, run)
 
     async def process_page(self, task: PageTask, delivery: Delivery) -> None:
         run = await self._runs.get(task.tenant, task.run_id)
         if run is None or run["status"] not in ("queued", "running"):
             return
         if await self._runs.page_done(task.tenant, task.run_id, task.page):
-            # Redelivered after its checkpoint: the worker may have died before it asked for the close.
-            await close_if_counted(self._broker, run)
+            # Redelivered after its checkpoint: the worker may have died before it moved the run on.
+            await after_progress(self._broker, self._runs, run)
             return
         try:
-            client, _ = await self._access.client(task.tenant)
+            client, _ = await self._access.client(task.tenant, Lane.BULK)
             listed = await client.list_records(page=task.page, page_size=task.page_size)
             await self._work_page(task, client, listed.records)
         except FAILURES as exc:
@@ -143,13 +147,16 @@ class ListingHandlers:
             else:
                 to_fetch.append((slot, record))
         # The whole page is one batch for the mapper, unchanged slots included: one write, one count.
-        await self._publisher.publish(client, task.tenant, task.run_id, to_fetch, known, unchanged=unchanged)
+        await self._publisher.publish(
+            client, task.tenant, task.run_id, to_fetch, known, lane=Lane.BULK, unchanged=unchanged
+        )
         run = await self._runs.complete_page(
             task.tenant, task.run_id, task.page, listed=len(records), planned=task.take
         )
         await self._access.connections.touch_success(task.tenant)
-        # The mapper may have counted the page's batch already; then the close is ours to ask for.
-        await close_if_counted(self._broker, run)
+        # The mapper may have counted the page's batch already; then the next pages, or the close, are
+        # ours to ask for.
+        await after_progress(self._broker, self._runs, run)
 
     async def close_listing(self, message: ListingDone, delivery: Delivery) -> None:
         try:

@@ -11,7 +11,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from contracts_common.ironclad import IroncladClient, IroncladNotFound
-from contracts_common.messages import FetchedBatch, FetchedItem, UnchangedItem
+from contracts_common.ironclad_access import Lane
+from contracts_common.messages import FetchedBatch, FetchedItem, LiveBatch, UnchangedItem
 from contracts_common.messaging import Broker
 from contracts_common.storage.contracts import parse_timestamp
 from contracts_common.storage.database import Document
@@ -56,10 +57,12 @@ class RecordPublisher:
         items: Sequence[tuple[str, dict[str, Any]]],
         known: dict[str, Document],
         *,
+        lane: Lane,
         unchanged: Sequence[UnchangedItem] = (),
     ) -> None:
         """Fetch the documents of (slot, record) items, `concurrency` records at a time, then publish
-        them, with the `unchanged` slots, as one batch; raises the first failure (nothing published)."""
+        them, with the `unchanged` slots, as one batch to the mapper's queue of `lane`; raises the first
+        failure (nothing published)."""
         limit = asyncio.Semaphore(self._concurrency)
 
         async def fetch(slot: str, record: dict[str, Any]) -> FetchedItem:
@@ -84,6 +87,7 @@ class RecordPublisher:
             fetched.append(result)
         if not fetched and not unchanged:
             return
+        batch = LiveBatch if lane is Lane.LIVE else FetchedBatch
         await self._broker.publish_with_retry(
-            FetchedBatch(tenant=tenant, run_id=run_id, items=fetched, unchanged=list(unchanged))
+            batch(tenant=tenant, run_id=run_id, items=fetched, unchanged=list(unchanged))
         )

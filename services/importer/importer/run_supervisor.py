@@ -5,17 +5,20 @@ them leaves the counter one short and the run waiting. When a run has not moved 
 `run_recount_after_seconds`, its counters are rebuilt exactly from its rows, once per quiet spell, and it
 is given its terminal status if its work is done. A run that still has not moved after
 `run_stall_seconds` (a run whose StartRun never got planned included) is failed with the reason, so
-nobody waits on it forever. Every replica may do this; recounting is idempotent.
+nobody waits on it forever. A quiet listing also gets again the pages it handed out that were never
+done (a process that died between claiming pages and publishing them; duplicates count once).
+Every replica may do this; recounting is idempotent.
 """
 
 from __future__ import annotations
 
 import structlog
 
-from contracts_common.commands import close_if_counted
+from contracts_common.commands import after_progress, publish_pages
 from contracts_common.messaging import Broker
 from contracts_common.runtime import every
 from contracts_common.settings import ImporterSettings
+from contracts_common.storage.database import Document
 from contracts_common.storage.runs import Runs
 from contracts_common.timeutil import utcnow
 
@@ -45,8 +48,10 @@ class RunSupervisor:
                 # Once per quiet spell: a run that has not moved since its last recount is not rescanned.
                 await self._runs.recount(tenant, run_id)
                 finished = await self._runs.try_finish(tenant, run_id)
-                # A lost increment may have been all that kept a listing from its closing pass.
-                await close_if_counted(self._broker, finished)
+                # A lost increment may have been all that kept a listing from its next pages or its
+                # closing pass; pages claimed by a process that died before handing them out go again.
+                await self._hand_out_lost_pages(finished)
+                await after_progress(self._broker, self._runs, finished)
                 if finished is not None and finished["status"] != "running":
                     log.info(
                         "run_settled_after_recount", tenant=tenant, run_id=run_id, status=finished["status"]
@@ -59,3 +64,11 @@ class RunSupervisor:
                 )
                 await self._runs.fail(tenant, run_id, reason)
                 log.warning("run_stalled_failed", tenant=tenant, run_id=run_id, idle_seconds=int(idle))
+
+    async def _hand_out_lost_pages(self, run: Document | None) -> None:
+        if run is None or run["status"] != "running" or not run.get("pages_published"):
+            return
+        lost = await self._runs.pages_not_done(run["tenant"], run["_id"], run["pages_published"])
+        if lost:
+            log.info("run_pages_handed_out_again", tenant=run["tenant"], run_id=run["_id"], pages=len(lost))
+            await publish_pages(self._broker, run, lost)

@@ -16,8 +16,8 @@ from typing import Any
 import structlog
 
 from contracts_common.ironclad import IroncladClient, IroncladError, IroncladNotFound, OAuthError
-from contracts_common.ironclad_access import IroncladAccess
-from contracts_common.storage.database import Database, Document
+from contracts_common.ironclad_access import IroncladAccess, Lane
+from contracts_common.storage.database import Document
 from contracts_common.timeutil import iso, utcnow
 
 log = structlog.get_logger(__name__)
@@ -28,15 +28,15 @@ DELETED = "deleted"
 
 
 class WebhookHealth:
-    def __init__(self, *, db: Database, access: IroncladAccess) -> None:
-        self._db = db
+    def __init__(self, *, access: IroncladAccess) -> None:
         self._access = access
+        self._connections = access.connections
 
     async def check_all(self) -> dict[str, str]:
         """Check every tenant with Automatic Sync on now, whatever the schedule (the operator's way);
         returns {tenant: webhook_state} of those checked."""
         states: dict[str, str] = {}
-        for connection in await self._access.connections.connected_tenants():
+        for connection in await self._connections.connected_tenants():
             tenant = connection["tenant"]
             if not (connection.get("automatic_sync") or {}).get("enabled"):
                 continue
@@ -51,19 +51,23 @@ class WebhookHealth:
         tenant = connection["tenant"]
         sync: dict[str, Any] = dict(connection.get("automatic_sync") or {})
         ids = [str(i) for i in sync.get("webhook_ids") or []]
-        client = self._access.client_for(tenant, self._access.connections.credentials(connection))
+        client = self._access.client_for(tenant, self._connections.credentials(connection), lane=Lane.LIVE)
         try:
             state, hook = await self._observe(client, ids)
         except (IroncladError, OAuthError) as exc:
             # Ironclad unreachable or refusing: nothing learned about the webhook; keep the state, note it.
             log.warning("webhook_health_lookup_failed", tenant=tenant, error=str(exc))
-            await self._save(
+            await self._connections.save_webhook_check(
                 tenant, ids, {"checked_at": utcnow(), "last_check_error": f"{type(exc).__name__}: {exc}"}
             )
             return str(sync.get("webhook_state") or ENABLED)
+        previous = sync.get("webhook_state") or ENABLED
         if state == ENABLED:
-            await self._save(
-                tenant, ids, {"webhook_state": ENABLED, "checked_at": utcnow(), "last_check_error": None}
+            await self._connections.save_webhook_check(
+                tenant,
+                ids,
+                {"webhook_state": ENABLED, "checked_at": utcnow(), "last_check_error": None},
+                state_changed=previous != ENABLED,
             )
             return ENABLED
 
@@ -78,8 +82,11 @@ class WebhookHealth:
         if not allowed:
             problem["reregistered"] = False
             problem["reason"] = why_not
-            await self._save(
-                tenant, ids, {"webhook_state": state, "checked_at": utcnow(), "last_problem": problem}
+            await self._connections.save_webhook_check(
+                tenant,
+                ids,
+                {"webhook_state": state, "checked_at": utcnow(), "last_problem": problem},
+                state_changed=previous != state,
             )
             return state
         try:
@@ -88,8 +95,11 @@ class WebhookHealth:
             log.warning("webhook_reregister_failed", tenant=tenant, error=str(exc))
             problem["reregistered"] = False
             problem["reason"] = f"{type(exc).__name__}: {exc}"
-            await self._save(
-                tenant, ids, {"webhook_state": state, "checked_at": utcnow(), "last_problem": problem}
+            await self._connections.save_webhook_check(
+                tenant,
+                ids,
+                {"webhook_state": state, "checked_at": utcnow(), "last_problem": problem},
+                state_changed=previous != state,
             )
             return state
         new_id = str(new_hook["id"])
@@ -97,7 +107,7 @@ class WebhookHealth:
         problem["reregistered_at"] = iso(utcnow())
         problem["new_webhook_id"] = new_id
         log.info("webhook_reregistered", tenant=tenant, old=ids, new=new_id)
-        await self._save(
+        await self._connections.save_webhook_check(
             tenant,
             ids,
             {
@@ -107,7 +117,8 @@ class WebhookHealth:
                 "checked_at": utcnow(),
                 "last_problem": problem,
             },
-            inc={"automatic_sync.reregistrations": 1},
+            inc={"reregistrations": 1},
+            state_changed=previous != ENABLED,
         )
         return ENABLED
 
@@ -155,20 +166,3 @@ class WebhookHealth:
             if hook.get("targetURL") == target and hook.get("status") == ENABLED:
                 return hook  # someone re-enabled or re-created it meanwhile: adopt it
         return await client.create_webhook(events, target)
-
-    async def _save(
-        self, tenant: str, ids: list[str], fields: dict[str, Any], inc: dict[str, int] | None = None
-    ) -> None:
-        """Write only if Automatic Sync is still on with the same webhooks (a disable in between wins)."""
-        update: dict[str, Any] = {"$set": {f"automatic_sync.{k}": v for k, v in fields.items()}}
-        if inc:
-            update["$inc"] = inc
-        await self._db.connections.update_one(
-            {
-                "tenant": tenant,
-                "status": "connected",
-                "automatic_sync.enabled": True,
-                "automatic_sync.webhook_ids": ids,
-            },
-            update,
-        )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from contracts_common.current_mapping import MappingCache
-from contracts_common.messages import FetchedBatch, RemapTask
+from contracts_common.messages import FetchedBatch, LiveBatch, RemapTask
 from contracts_common.runtime import Runtime
 from contracts_common.settings import MapperSettings
 from contracts_common.storage.contracts import Contracts
@@ -27,7 +27,12 @@ def build_handlers(runtime: Runtime) -> RecordHandlers:
 async def setup(runtime: Runtime) -> None:
     assert isinstance(runtime.settings, MapperSettings)
     handlers = build_handlers(runtime)
-    await runtime.broker.consume(FetchedBatch, handlers.store_batch)
+    per_tenant = runtime.settings.mapper_tenant_concurrency
+    # Each lane its own queue and consumer: a backfill's pages never hold up webhook syncs and
+    # incremental passes. Within a lane, one tenant's batches are stored at most `per_tenant` at a time;
+    # the rest of its prefetch waits while other tenants' batches are stored beside them.
+    await runtime.broker.consume(FetchedBatch, handlers.store_batch, per_tenant=per_tenant)
+    await runtime.broker.consume(LiveBatch, handlers.store_batch, per_tenant=per_tenant)
     # Re-map batches in flight: some read and mapped while another is written (measured: 0.48 of a raw
     # bulk write's rate with 2, 0.55 with 4, 10,000 contracts).
-    await runtime.broker.consume(RemapTask, handlers.remap, prefetch=4)
+    await runtime.broker.consume(RemapTask, handlers.remap, prefetch=4, per_tenant=min(4, 2 * per_tenant))

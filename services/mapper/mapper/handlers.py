@@ -7,7 +7,7 @@ from typing import Any
 import structlog
 from pymongo import UpdateOne
 
-from contracts_common.commands import close_if_counted
+from contracts_common.commands import after_progress
 from contracts_common.current_mapping import MappingCache
 from contracts_common.messages import FetchedBatch, FetchedItem, RemapTask
 from contracts_common.messaging import Broker, Delivery
@@ -103,6 +103,7 @@ class RecordHandlers:
                     if item.documents_unchanged
                     else [d.model_dump() for d in item.documents],
                     document_failures=[f.model_dump() for f in item.document_failures],
+                    slot=item.slot,
                 )
             )
         outcomes = await self._contracts.upsert_batch(
@@ -126,7 +127,8 @@ class RecordHandlers:
         ]
         counted += [Counted(u.slot, Outcome.UNCHANGED, u.record_id) for u in message.unchanged]
         run = await self._runs.count(message.tenant, message.run_id, counted, errors=run_errors)
-        await close_if_counted(self._broker, run)
+        # Storing a listing's page makes room in its window: its next pages, or its close, may be ours.
+        await after_progress(self._broker, self._runs, run)
 
     async def remap(self, task: RemapTask, delivery: Delivery) -> None:
         """Plan a re-map (a task without records), or re-map one planned batch."""

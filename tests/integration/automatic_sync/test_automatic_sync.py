@@ -485,7 +485,7 @@ async def _health(stack: Stack) -> Any:
     db = Database.connect(stack.mongodb_url, stack.database)
     session = aiohttp.ClientSession()
     access = build_access(SimpleNamespace(db=db), settings, session)  # type: ignore[arg-type]
-    health = WebhookHealth(db=db, access=access)
+    health = WebhookHealth(access=access)
     return health, db, session, settings
 
 

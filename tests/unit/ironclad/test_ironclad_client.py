@@ -20,6 +20,7 @@ from ironclad_fakes import (
 )
 from structlog.testing import capture_logs
 
+from contracts_common.fairness import TenantSlots
 from contracts_common.ironclad import (
     ALL_SCOPES,
     Bucket,
@@ -294,9 +295,50 @@ async def test_concurrency_semaphore_bounds_in_flight(fake: FakeIronclad, make_c
         return web.json_response({"id": "x"})
 
     fake.handle("GET", f"{API}/records/x", handler)
-    client = make_client(concurrency=asyncio.Semaphore(3))
+    client = make_client(concurrency=TenantSlots(shared=3, per_tenant=3))
     await asyncio.gather(*(client.get_record("x") for _ in range(12)))
     assert peak == 3
+
+
+class GatedLimiter:
+    """Paces one tenant until released, like a tenant at its Ironclad rate limit; others pass."""
+
+    def __init__(self, paced: str) -> None:
+        self.paced = paced
+        self.release = asyncio.Event()
+        self.waiting = 0
+
+    async def acquire(self, tenant: str, bucket: Bucket) -> float:
+        if tenant == self.paced:
+            self.waiting += 1
+            await self.release.wait()
+        return 0.0
+
+
+# (4, 2): one tenant's backlog takes at most its own cap. (2, 2): a tenant waiting for its rate limit
+# holds only its own slots, so even when its cap equals the shared pool the others still get through.
+@pytest.mark.parametrize(("shared", "per_tenant"), [(4, 2), (2, 2)])
+async def test_a_tenant_paced_or_busy_leaves_shared_slots_to_the_others(
+    fake: FakeIronclad, make_client: ClientFactory, shared: int, per_tenant: int
+) -> None:
+    fake.handle("GET", f"{API}/records/x", const({"id": "x"}))
+    slots = TenantSlots(shared=shared, per_tenant=per_tenant)
+    limiter = GatedLimiter(paced="big")
+    big = make_client(tenant="big", limiter=limiter, concurrency=slots)
+    small = make_client(tenant="small", limiter=limiter, concurrency=slots)
+    await small.get_record("x")  # the token for the fake, fetched before the slots are under pressure
+    backlog = [asyncio.create_task(big.get_record("x")) for _ in range(20)]
+
+    async def two_paced() -> None:
+        while limiter.waiting < 2:
+            await asyncio.sleep(0.001)
+
+    await asyncio.wait_for(two_paced(), 5)
+    # The paced tenant has its two slots, both waiting for its rate limit; the other 18 wait for its slots.
+    assert limiter.waiting == 2
+    assert await asyncio.wait_for(small.get_record("x"), 5) == {"id": "x"}
+    limiter.release.set()
+    assert len(await asyncio.gather(*backlog)) == 20
 
 
 async def test_path_segments_are_quoted(fake: FakeIronclad, make_client: ClientFactory) -> None:

@@ -1,8 +1,8 @@
 """The Ironclad CLM HTTP client (records, attachments, webhooks, workflows).
 
 One `IroncladClient` serves one tenant (one connected Ironclad account). The aiohttp session, the
-token cache, the rate limiter and the concurrency semaphore are passed in, so a service shares them
-across its tenants and, for the limiter, across processes.
+token cache, the rate limiter and the concurrency slots (`TenantSlots`) are passed in, so a service
+shares them across its tenants and, for the limiter, across processes.
 
 One file on purpose: the one Ironclad client, every endpoint over the request machinery they share
 (token and its refresh, pacing, retries, error mapping); the endpoints are a few lines each.
@@ -10,7 +10,6 @@ One file on purpose: the one Ironclad client, every endpoint over the request ma
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import time
@@ -22,6 +21,8 @@ from urllib.parse import quote
 import aiohttp
 import structlog
 from yarl import URL
+
+from contracts_common.fairness import TenantSlots
 
 from .errors import (
     IroncladAuthError,
@@ -161,7 +162,7 @@ class IroncladClient:
         rate_limiter: RateLimiter,
         retry: RetryPolicy,
         scopes: Sequence[str] = ALL_SCOPES,
-        concurrency: asyncio.Semaphore | None = None,
+        concurrency: TenantSlots | None = None,
         on_request: Callable[[RequestEvent], None] | None = None,
         request_timeout: float | None = 30.0,
     ) -> None:
@@ -490,12 +491,16 @@ class IroncladClient:
                 connect_failed = False
                 retry_after: float | None = None
                 async with contextlib.AsyncExitStack() as stack:
+                    # The tenant's own slot, then its rate-limit token, then a shared slot: a tenant
+                    # paced by its own Ironclad limit waits holding only its own slot, never one another
+                    # tenant could use. The shared slot is free at once unless every other tenant is busy,
+                    # so the token is still spent right before the request goes out.
                     if self._concurrency is not None:
-                        await stack.enter_async_context(self._concurrency)
-                    # The token is taken inside the slot, right before the request goes out: a token
-                    # taken while waiting for a slot would be spent late, bunching requests together.
+                        await stack.enter_async_context(self._concurrency.tenant(self._tenant))
                     if call.bucket is not None:
                         progress.limiter_wait += await self._rate_limiter.acquire(self._tenant, call.bucket)
+                    if self._concurrency is not None:
+                        await stack.enter_async_context(self._concurrency.shared_slot())
                     try:
                         response = await stack.enter_async_context(
                             self._session.request(

@@ -7,6 +7,8 @@ Ack policy of every consumer (see `Consumer._deliver`):
 - any other exception: requeued after a short pause, until the delivery limit; the last failing delivery
   goes to the dead-letter queue with its reason. The quorum queue's own `x-delivery-limit` is the backstop
   for a consumer that dies before it can say anything (kill -9, OOM).
+A consumer may cap how many of one tenant's messages it handles at once (`per_tenant`): the others of
+that tenant wait in the prefetch while other tenants' messages are handled beside them.
 An ack on a channel that died meanwhile is dropped, never retried: the broker redelivers that message.
 """
 
@@ -31,6 +33,7 @@ from aio_pika.abc import (
 )
 from pydantic import ValidationError
 
+from contracts_common.fairness import TenantCap
 from contracts_common.logging import CONTEXT_KEYS, bound_context, current_context
 from contracts_common.messages import Message
 from contracts_common.messaging.failover import FailoverConnection, parse_amqp_urls, rotated_amqp_url
@@ -209,12 +212,20 @@ class Broker:
             raise BrokerUnavailable(f"dead-letter publish not acknowledged: {confirmation!r}")
 
     async def consume(
-        self, message_type: type[M], handler: Handler[M], *, prefetch: int | None = None
+        self,
+        message_type: type[M],
+        handler: Handler[M],
+        *,
+        prefetch: int | None = None,
+        per_tenant: int | None = None,
     ) -> Consumer[M]:
+        """Consume `message_type`'s queue; `per_tenant` caps one tenant's handlers running at once and
+        should stay below `prefetch`, so the prefetch always has room for the other tenants."""
         channel = await self.connection.channel()
         await channel.set_qos(prefetch_count=prefetch or self.prefetch)
         queue = await self.topology.declare_queue(channel, message_type.queue)
-        consumer = Consumer(self, channel, queue, message_type, handler)
+        cap = TenantCap(per_tenant) if per_tenant is not None else None
+        consumer = Consumer(self, channel, queue, message_type, handler, cap)
         await consumer.start()
         self._consumers.append(consumer)
         return consumer
@@ -241,8 +252,10 @@ class Consumer(Generic[M]):
         queue: AbstractQueue,
         message_type: type[M],
         handler: Handler[M],
+        cap: TenantCap | None = None,
     ) -> None:
         self._broker = broker
+        self._cap = cap
         self._channel = channel
         self._queue = queue
         self._type = message_type
@@ -295,7 +308,11 @@ class Consumer(Generic[M]):
                 return
             delivery = Delivery(message_id=incoming.message_id, delivery_count=count, headers=headers)
             try:
-                await self._handler(message, delivery)
+                if self._cap is None:
+                    await self._handler(message, delivery)
+                else:
+                    async with self._cap.hold(message.tenant):
+                        await self._handler(message, delivery)
             except PermanentFailure as exc:
                 log.error("message_failed_permanently", queue=suffix, error=str(exc))
                 await self._dead_letter(incoming, f"permanent failure: {exc}")

@@ -1,11 +1,20 @@
-"""Ironclad connections, one per tenant; the client secret is stored only encrypted."""
+"""Ironclad connections, one per tenant; the client secret is stored only encrypted.
+
+This module is the only writer of the `connections` collection. Besides the credentials, a connection
+carries its tenant's periodic work (`schedule`, a `Schedule`): when each task last ran, when it is next
+due, the incremental pass's cursor, and `next_due_at`, the earliest of the due times, on which the
+importer's scheduler finds due tenants with one indexed query (see importer/scheduler.py). Whatever
+changes what is due (connecting, Automatic Sync on or off, a webhook going down) sets `next_due_at` to
+now, so the scheduler plans the tenant again at its next tick.
+"""
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import SecretStr
+from pydantic import BaseModel, ConfigDict, SecretStr
 from pymongo import ReturnDocument
 
 from contracts_common.crypto import SecretBox
@@ -19,6 +28,38 @@ class ConnectionStatus(StrEnum):
     CONNECTED = "connected"
     NEEDS_REAUTH = "needs_reauth"
     DISCONNECTED = "disconnected"
+
+
+class TaskSchedule(BaseModel):
+    """One periodic task of one tenant: its last turn, its next due time, the replica that took it."""
+
+    model_config = ConfigDict(extra="ignore")
+    last_at: datetime | None = None
+    due_at: datetime | None = None
+    by: str | None = None
+
+
+class DeltaSchedule(TaskSchedule):
+    # The incremental pass reads changes from here on (moved only forward, see advance_delta_cursor).
+    cursor: datetime | None = None
+
+
+class Schedule(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    reconcile: TaskSchedule = TaskSchedule()
+    delta: DeltaSchedule = DeltaSchedule()
+    webhook_health: TaskSchedule = TaskSchedule()
+
+    @classmethod
+    def of(cls, connection: Document) -> Schedule:
+        return cls.model_validate(connection.get("schedule") or {})
+
+    def task(self, name: str) -> TaskSchedule:
+        entry: TaskSchedule = getattr(self, name)
+        return entry
+
+
+SCHEDULED_TASKS = ("reconcile", "delta", "webhook_health")
 
 
 class Connections:
@@ -56,6 +97,8 @@ class Connections:
                     "last_success_at": now,
                     "status_reason": None,
                     "updated_at": now,
+                    # Plan its periodic work at the scheduler's next tick.
+                    "next_due_at": now,
                 },
                 "$inc": {"generation": 1},
                 "$setOnInsert": {"tenant": tenant, "created_at": now, "automatic_sync": {"enabled": False}},
@@ -95,8 +138,92 @@ class Connections:
         await self._db.connections.update_one({"tenant": tenant}, {"$set": {"last_success_at": utcnow()}})
 
     async def set_automatic_sync(self, tenant: str, state: dict[str, Any]) -> None:
+        """Automatic Sync on or off; the scheduler plans the tenant again (its webhook check comes, goes)."""
+        now = utcnow()
         await self._db.connections.update_one(
-            {"tenant": tenant}, {"$set": {"automatic_sync": state, "updated_at": utcnow()}}
+            {"tenant": tenant}, {"$set": {"automatic_sync": state, "updated_at": now}}
+        )
+        await self.wake(tenant, now)
+
+    async def save_webhook_check(
+        self,
+        tenant: str,
+        webhook_ids: list[str],
+        fields: dict[str, Any],
+        *,
+        inc: dict[str, int] | None = None,
+        state_changed: bool = False,
+    ) -> None:
+        """What a webhook check found (`automatic_sync.<field>`), written only if Automatic Sync is still on
+        with the same webhooks (a disable in between wins). A changed webhook state changes the
+        reconciliation's interval, so the tenant is planned again."""
+        update: dict[str, Any] = {"$set": {f"automatic_sync.{k}": v for k, v in fields.items()}}
+        if inc:
+            update["$inc"] = {f"automatic_sync.{k}": v for k, v in inc.items()}
+        if state_changed:
+            update["$set"]["next_due_at"] = utcnow()
+        await self._db.connections.update_one(
+            {
+                "tenant": tenant,
+                "status": ConnectionStatus.CONNECTED.value,
+                "automatic_sync.enabled": True,
+                "automatic_sync.webhook_ids": webhook_ids,
+            },
+            update,
+        )
+
+    # ------------------------------------------------------------------------------ periodic work
+
+    async def wake(self, tenant: str, now: datetime | None = None) -> None:
+        """Have the scheduler plan this tenant's periodic work at its next tick."""
+        await self._db.connections.update_one(
+            {"tenant": tenant, "status": ConnectionStatus.CONNECTED.value},
+            {"$set": {"next_due_at": now or utcnow()}},
+        )
+
+    async def due(self, now: datetime, limit: int) -> list[Document]:
+        """Connected tenants with periodic work due by `now`, the longest waiting first: one query on
+        the `next_due_at` index, whatever the number of tenants."""
+        if limit <= 0:
+            return []
+        cursor = (
+            self._db.connections.find(
+                {"next_due_at": {"$lte": now}, "status": ConnectionStatus.CONNECTED.value},
+                {"client_secret_encrypted": 1, **dict.fromkeys(_SCHEDULING_FIELDS, 1)},
+            )
+            .sort("next_due_at", 1)
+            .limit(limit)
+        )
+        return [doc async for doc in cursor]
+
+    async def claim_turn(
+        self, tenant: str, *, seen: datetime, tasks: dict[str, TaskSchedule], next_due_at: datetime | None
+    ) -> bool:
+        """Store the tenant's new plan if its `next_due_at` is still the one `seen`: True for exactly one
+        replica, which then runs the turns the plan took (compare-and-set; the others' writes match
+        nothing)."""
+        changes: dict[str, Any] = {"next_due_at": next_due_at}
+        for name, entry in tasks.items():
+            for field in ("last_at", "due_at", "by"):
+                changes[f"schedule.{name}.{field}"] = getattr(entry, field)
+        result = await self._db.connections.update_one(
+            {"tenant": tenant, "status": ConnectionStatus.CONNECTED.value, "next_due_at": seen},
+            {"$set": changes},
+        )
+        return result.modified_count == 1
+
+    async def schedule_unplanned(self, now: datetime) -> int:
+        """Connections stored before `next_due_at` existed get planned at the next tick (start-up)."""
+        result = await self._db.connections.update_many(
+            {"status": ConnectionStatus.CONNECTED.value, "next_due_at": {"$exists": False}},
+            {"$set": {"next_due_at": now}},
+        )
+        return result.modified_count
+
+    async def advance_delta_cursor(self, tenant: str, generation: int | None, cursor: datetime) -> None:
+        """Move the incremental pass's cursor forward (never back), for these credentials only."""
+        await self._db.connections.update_one(
+            {"tenant": tenant, "generation": generation}, {"$max": {"schedule.delta.cursor": cursor}}
         )
 
     async def disconnect(self, tenant: str, *, leftover_webhooks: list[str]) -> None:
@@ -114,13 +241,30 @@ class Connections:
                     "granted_scopes": [],
                     "missing_scopes": [],
                 },
-                "$unset": {"client_secret_encrypted": "", "client_id": ""},
+                "$unset": {"client_secret_encrypted": "", "client_id": "", "next_due_at": ""},
                 "$inc": {"generation": 1},
             },
         )
 
     async def connected_tenants(self) -> list[Document]:
         return [d async for d in self._db.connections.find({"status": ConnectionStatus.CONNECTED.value})]
+
+
+# What a scheduler turn reads of a connection (the due query's projection): enough to plan the turn and
+# to build the tenant's Ironclad client without reading the connection again.
+_SCHEDULING_FIELDS = (
+    "tenant",
+    "status",
+    "generation",
+    "schedule",
+    "next_due_at",
+    "automatic_sync",
+    "connected_at",
+    "client_id",
+    "user_email",
+    "region",
+    "granted_scopes",
+)
 
 
 def automatic_sync_available(granted: list[str] | set[str]) -> bool:
@@ -154,8 +298,8 @@ def public_connection(doc: Document | None) -> dict[str, Any]:
         "last_success_at": iso(doc.get("last_success_at")),
         # Periodic work (reconcile, delta, webhook_health): when each last ran and is next due.
         "schedule": {
-            task: {"last_at": iso(entry.get("last_at")), "due_at": iso(entry.get("due_at"))}
-            for task, entry in (doc.get("schedule") or {}).items()
-            if isinstance(entry, dict)
+            task: {"last_at": iso(entry.last_at), "due_at": iso(entry.due_at)}
+            for task in SCHEDULED_TASKS
+            if (entry := Schedule.of(doc).task(task)).last_at or entry.due_at
         },
     }

@@ -49,6 +49,8 @@ class ContractWrite:
     # None: leave the stored attachments as they are (the record's documents did not change).
     attachments: list[dict[str, Any]] | None
     document_failures: list[dict[str, Any]]
+    # The run's slot this write counts in (a listing position, `c:<id>`, a webhook record), if any.
+    slot: str | None = None
 
 
 class Contracts:
@@ -93,7 +95,7 @@ class Contracts:
             elif known is None or known["source_last_updated"] < incoming:
                 writes.append(index)
             else:
-                outcomes[index] = _settled(known, incoming, run_id)
+                outcomes[index] = _settled(known, incoming, run_id, item.slot)
                 if outcomes[index] == Outcome.UPDATED and known.get("deleted"):
                     revive.append(known["_id"])
         if writes:
@@ -113,6 +115,7 @@ class Contracts:
                 "source_last_updated": 1,
                 "deleted": 1,
                 "last_run_id": 1,
+                "last_slot": 1,
                 "created_by_run": 1,
             },
         )
@@ -157,7 +160,9 @@ class Contracts:
         for index in updated:
             incoming = parse_timestamp(items[index].record["lastUpdated"])
             known = after.get(items[index].record["id"])
-            outcomes[index] = Outcome.UPDATED if known is None else _settled(known, incoming, run_id)
+            outcomes[index] = (
+                Outcome.UPDATED if known is None else _settled(known, incoming, run_id, items[index].slot)
+            )
 
     @staticmethod
     def _upsert(
@@ -177,6 +182,7 @@ class Contracts:
             "deleted_at": None,
             "updated_at": now,
             "last_run_id": run_id,
+            "last_slot": item.slot,
         }
         if item.attachments is not None:
             values["attachments"] = item.attachments
@@ -305,15 +311,17 @@ class Contracts:
         return result.modified_count
 
 
-def _settled(known: Document, incoming: datetime, run_id: str | None) -> Outcome:
+def _settled(known: Document, incoming: datetime, run_id: str | None, slot: str | None) -> Outcome:
     """The outcome of a record MongoDB already holds at this version or a newer one."""
     if known["source_last_updated"] != incoming:
         return Outcome.SKIPPED_STALE
     if known.get("deleted"):
         return Outcome.UPDATED  # revived: a reconciliation had marked it deleted
-    if run_id is not None and known.get("last_run_id") == run_id:
-        # Another delivery of this record in this same run wrote it: report what that write did,
-        # so whichever delivery counts the slot counts the same outcome.
+    if run_id is not None and known.get("last_run_id") == run_id and known.get("last_slot", slot) == slot:
+        # An earlier delivery of this same slot wrote it (its batch was redelivered): report what that
+        # write did, so whichever delivery counts the slot counts the same outcome. Another slot of the
+        # same run with the same version (a record listed twice as pages shift under edits, or read
+        # again by the closing pass) found it stored: unchanged, or the run would count it created twice.
         return Outcome.CREATED if known.get("created_by_run") == run_id else Outcome.UPDATED
     return Outcome.UNCHANGED
 

@@ -20,7 +20,11 @@ Document = dict[str, Any]
 DOCUMENTS_BUCKET = "documents"
 
 INDEXES: dict[str, list[IndexModel]] = {
-    "connections": [IndexModel([("tenant", ASCENDING)], unique=True, name="tenant_unique")],
+    "connections": [
+        IndexModel([("tenant", ASCENDING)], unique=True, name="tenant_unique"),
+        # The scheduler's one query per tick: connected tenants with periodic work due.
+        IndexModel([("next_due_at", ASCENDING)], name="next_due"),
+    ],
     "runs": [
         IndexModel([("tenant", ASCENDING), ("created_at", DESCENDING)], name="tenant_created"),
         IndexModel(

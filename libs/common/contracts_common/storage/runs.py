@@ -181,21 +181,55 @@ class Runs:
         )
 
     async def plan(
-        self, tenant: str, run_id: str, *, total: int, pages_total: int, listing_complete: bool = True
+        self,
+        tenant: str,
+        run_id: str,
+        *,
+        total: int,
+        pages_total: int,
+        listing_complete: bool = True,
+        window: PageWindow | None = None,
     ) -> None:
-        """Store the planned work once. A reconciliation's listing is complete only after its last page."""
+        """Store the planned work once. A reconciliation's listing is complete only after its last page.
+
+        A listing's pages are handed out through its `window` (see PageWindow): `pages_published` says
+        how many of its first pages were handed out so far.
+        """
+        planned: dict[str, Any] = {
+            "total": total,
+            "expected": total,
+            "pages_total": pages_total,
+            "listing_complete": listing_complete,
+            "updated_at": utcnow(),
+        }
+        if window is not None:
+            planned.update(
+                page_size=window.page_size,
+                window=window.pages,
+                pages_published=min(window.published, pages_total),
+            )
         await self._db.runs.update_one(
-            {"_id": run_id, "tenant": tenant, "pages_total": None},
-            {
-                "$set": {
-                    "total": total,
-                    "expected": total,
-                    "pages_total": pages_total,
-                    "listing_complete": listing_complete,
-                    "updated_at": utcnow(),
-                }
-            },
+            {"_id": run_id, "tenant": tenant, "pages_total": None}, {"$set": planned}
         )
+
+    async def claim_pages(self, tenant: str, run_id: str, *, published: int, up_to: int) -> bool:
+        """Move `pages_published` from `published` to `up_to`: True for the one caller whose write did,
+        who then hands out those pages (compare-and-set, so two callers never hand out the same ones)."""
+        result = await self._db.runs.update_one(
+            {"_id": run_id, "tenant": tenant, "pages_published": published, "status": {"$in": ACTIVE}},
+            {"$set": {"pages_published": up_to}},
+        )
+        return result.modified_count == 1
+
+    async def pages_not_done(self, tenant: str, run_id: str, below: int) -> list[int]:
+        """The pages under `below` that have no checkpoint yet (one read of the run's checkpoints)."""
+        done = {
+            row["page"]
+            async for row in self._db.run_pages.find(
+                {"tenant": tenant, "run_id": run_id}, {"page": 1, "_id": 0}
+            )
+        }
+        return [page for page in range(below) if page not in done]
 
     async def progressed(self, tenant: str, run_id: str) -> None:
         """Work that moves no counter moved the run (a closing pass reading Ironclad again): the run
@@ -276,7 +310,7 @@ class Runs:
             totals[str(bucket["_id"])] += int(bucket["rows"])
             for counter in ROW_EXTRAS:
                 totals[counter] += int(bucket.get(counter) or 0)
-        pages_done, shortfall = 0, 0
+        pages_done, listed, shortfall = 0, 0, 0
         async for bucket in await self._db.run_pages.aggregate(
             [
                 {"$match": {"tenant": tenant, "run_id": run_id}},
@@ -284,12 +318,17 @@ class Runs:
                     "$group": {
                         "_id": None,
                         "pages": {"$sum": 1},
+                        "listed": {"$sum": "$listed"},
                         "shortfall": {"$sum": {"$subtract": ["$listed", "$planned"]}},
                     }
                 },
             ]
         ):
-            pages_done, shortfall = int(bucket["pages"]), int(bucket["shortfall"])
+            pages_done, listed, shortfall = (
+                int(bucket["pages"]),
+                int(bucket["listed"]),
+                int(bucket["shortfall"]),
+            )
         # `expected` = planned total, corrected by short pages, plus what closing passes added.
         return await self._db.runs.find_one_and_update(
             {"_id": run_id, "tenant": tenant},
@@ -298,6 +337,7 @@ class Runs:
                     "$set": {
                         **totals,
                         "pages_done": pages_done,
+                        "listed": listed,
                         "expected": {
                             "$cond": [
                                 {"$eq": ["$total", None]},
@@ -363,7 +403,10 @@ class Runs:
             return None
         run = await self._db.runs.find_one_and_update(
             {"_id": run_id, "tenant": tenant},
-            {"$inc": {"pages_done": 1, "expected": listed - planned}, "$set": {"updated_at": utcnow()}},
+            {
+                "$inc": {"pages_done": 1, "expected": listed - planned, "listed": listed},
+                "$set": {"updated_at": utcnow()},
+            },
             return_document=ReturnDocument.AFTER,
         )
         return await self._finish_if_done(run)
@@ -421,6 +464,35 @@ class Runs:
         return result.modified_count
 
 
+@dataclass(frozen=True)
+class PageWindow:
+    """How a listing hands out its pages: at most `pages` outstanding at once, `page_size` records each;
+    `published` of its first pages are handed out when it is planned (page 0, listed to plan it)."""
+
+    pages: int
+    page_size: int
+    published: int = 0
+
+
+def pages_to_hand_out(run: Document | None) -> range:
+    """The pages a listing may hand out now, keeping at most `window` outstanding.
+
+    Outstanding: pages handed out but not checkpointed by an importer, plus the pages' worth of listed
+    records the mapper has not counted yet. So a run's pages never flood the queues between importer
+    and mapper: one tenant's backfill holds a window in each, and every other tenant's work interleaves
+    with it. Runs planned without a window (before windows existed) handed out every page at once.
+    """
+    if run is None or run["status"] not in ACTIVE or run.get("pages_total") is None:
+        return range(0)
+    published = run.get("pages_published")
+    if published is None or run["kind"] not in (RunKind.IMPORT.value, RunKind.RECONCILE.value):
+        return range(0)
+    uncounted = max(0, int(run.get("listed") or 0) - int(run["fetched"]))
+    outstanding = (published - run["pages_done"]) + -(-uncounted // run["page_size"])
+    up_to = min(run["pages_total"], published + max(0, run["window"] - outstanding))
+    return range(published, up_to)
+
+
 def awaiting_close(run: Document | None) -> bool:
     """Every page of a listing is done and counted, and its closing pass has not completed it yet.
 
@@ -457,7 +529,7 @@ def final_status(run: Document) -> RunStatus:
 
 def public_run(run: Document) -> dict[str, Any]:
     """A run as the admin API shows it."""
-    hidden = ("_id", "listing_complete", "added", "closing_ids")
+    hidden = ("_id", "listing_complete", "added", "closing_ids", "window", "page_size", "listed")
     out = {k: v for k, v in run.items() if k not in hidden}
     out["run_id"] = run["_id"]
     out["progress"] = {

@@ -21,7 +21,7 @@ from contracts_common.ironclad import (
     OAuthInvalidClient,
     OAuthInvalidScope,
 )
-from contracts_common.ironclad_access import IroncladAccess, NotConnected
+from contracts_common.ironclad_access import IroncladAccess, Lane, NotConnected
 from contracts_common.messages import WritebackTask
 from contracts_common.messaging import Delivery
 from contracts_common.storage.database import Database, Document
@@ -62,7 +62,7 @@ class WritebackHandlers:
         )
         generation: int | None = None
         try:
-            client, connection = await self._access.client(task.tenant)
+            client, connection = await self._access.client(task.tenant, Lane.LIVE)
             generation = connection.get("generation")
             if task.action == "create_record":
                 result = await create_record(self._ctx, client, task, op)
