@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from datetime import datetime
 
 import aiohttp
 
@@ -15,6 +17,7 @@ from contracts_common.settings import ImporterSettings
 from contracts_common.storage.connections import Connections
 from contracts_common.storage.contracts import Contracts
 from contracts_common.storage.runs import Runs
+from contracts_common.timeutil import utcnow
 from importer.closing import ClosingPass
 from importer.delta import DeltaSync
 from importer.documents import DocumentStore
@@ -55,12 +58,8 @@ async def setup(runtime: Runtime) -> None:
     runs = Runs(runtime.db)
     contracts = Contracts(runtime.db)
     failures = RunFailurePolicy(runs, access.connections, settings)
-    # One tenant's requests in flight: what a batch's document downloads or a closing pass's reads may
-    # use at once (the lanes' slots bound them again, across tenants).
     per_tenant = settings.ironclad_tenant_concurrency
-    publisher = RecordPublisher(
-        documents=DocumentStore(runtime.db), broker=runtime.broker, concurrency=per_tenant
-    )
+    publisher = build_publisher(runtime, settings)
     listing = ListingHandlers(
         access=access,
         broker=runtime.broker,
@@ -104,27 +103,50 @@ async def setup(runtime: Runtime) -> None:
     # A large prefetch: events are held unacked while a tenant's burst is coalesced.
     await runtime.broker.consume(WebhookEvent, events.handle, prefetch=256)
     writeback = WritebackHandlers(access=access, db=runtime.db, delivery_limit=settings.delivery_limit)
-    await runtime.broker.consume(WritebackTask, writeback.handle, prefetch=2)
+    await runtime.broker.consume(WritebackTask, writeback.handle, prefetch=4, per_tenant=2)
     runtime.background.append(
         asyncio.create_task(RunSupervisor(runs, runtime.broker, settings).run_forever())
     )
     if settings.scheduler_enabled:
-        scheduler = Scheduler(
-            db=runtime.db,
-            broker=runtime.broker,
-            connections=access.connections,
-            delta=DeltaSync(
-                access=access,
-                runs=runs,
-                contracts=contracts,
-                publisher=publisher,
-                overlap_seconds=settings.delta_sync_overlap_seconds,
-            ),
-            health=WebhookHealth(access=access),
-            settings=settings,
-            owner=runtime.instance,
-        )
+        scheduler = build_scheduler(runtime, access, publisher)
         runtime.background.append(asyncio.create_task(scheduler.run_forever()))
+
+
+def build_publisher(runtime: Runtime, settings: ImporterSettings) -> RecordPublisher:
+    # One tenant's requests in flight: what a batch's document downloads or a closing pass's reads may
+    # use at once (the lanes' slots bound them again, across tenants).
+    return RecordPublisher(
+        documents=DocumentStore(runtime.db),
+        broker=runtime.broker,
+        concurrency=settings.ironclad_tenant_concurrency,
+    )
+
+
+def build_scheduler(
+    runtime: Runtime,
+    access: IroncladAccess,
+    publisher: RecordPublisher,
+    *,
+    clock: Callable[[], datetime] = utcnow,
+) -> Scheduler:
+    settings = runtime.settings
+    assert isinstance(settings, ImporterSettings)
+    return Scheduler(
+        db=runtime.db,
+        broker=runtime.broker,
+        connections=access.connections,
+        delta=DeltaSync(
+            access=access,
+            runs=Runs(runtime.db),
+            contracts=Contracts(runtime.db),
+            publisher=publisher,
+            overlap_seconds=settings.delta_sync_overlap_seconds,
+        ),
+        health=WebhookHealth(access=access),
+        settings=settings,
+        owner=runtime.instance,
+        clock=clock,
+    )
 
 
 async def _close_on_cancel(session: aiohttp.ClientSession) -> None:
