@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -84,7 +84,7 @@ class TurnPlan:
 
 
 def plan_turn(
-    connection: Document, interval_of: dict[str, float | None], now: datetime, owner: str
+    connection: Document, interval_of: Mapping[str, float | None], now: datetime, owner: str
 ) -> TurnPlan:
     """Which of the tenant's tasks are due at `now`, and when each is next due.
 

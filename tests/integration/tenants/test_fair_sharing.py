@@ -43,7 +43,7 @@ async def _backfill_under_way(api: AdminApi, sim: Any) -> str:
     run_id = await api.start_import(BIG)
 
     async def storing() -> bool:
-        return (await _run(api, BIG, run_id))["fetched"] >= 100
+        return int((await _run(api, BIG, run_id))["fetched"]) >= 100
 
     await wait_for(storing, timeout=60, what="the backfill's first pages stored")
     return run_id

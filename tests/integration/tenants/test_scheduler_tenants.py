@@ -78,7 +78,7 @@ async def world(
 
 
 def commands(kind: str) -> float:
-    return MONGODB_COMMANDS.labels(service="importer", command=kind)._value.get()
+    return float(MONGODB_COMMANDS.labels(service="importer", command=kind)._value.get())
 
 
 async def counted(work: Callable[[], Awaitable[Any]]) -> tuple[Any, dict[str, float]]:
