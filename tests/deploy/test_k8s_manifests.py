@@ -33,7 +33,7 @@ BUILTIN_GROUPS = ("v1", "apps/v1", "policy/v1", "autoscaling/v2", "networking.k8
 # The queues each worker consumes, by the issue's naming: <QUEUE_PREFIX>.<service>.<purpose>.
 WORKER_QUEUES = {
     "importer": ["importer.runs", "importer.pages", "importer.events", "importer.writeback"],
-    "mapper": ["mapper.records", "mapper.remap"],
+    "mapper": ["mapper.records", "mapper.live", "mapper.remap"],
 }
 # Secrets written by an operator, not by these manifests: name -> (who writes it, keys it has).
 OPERATOR_SECRETS = {
