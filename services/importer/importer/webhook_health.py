@@ -19,6 +19,7 @@ from contracts_common.ironclad import IroncladClient, IroncladError, IroncladNot
 from contracts_common.ironclad_access import IroncladAccess, Lane
 from contracts_common.storage.database import Document
 from contracts_common.timeutil import iso, utcnow
+from contracts_common.webhook_registration import delete_webhook_quietly, register_webhook
 
 log = structlog.get_logger(__name__)
 
@@ -156,13 +157,9 @@ class WebhookHealth:
     ) -> dict[str, Any]:
         for webhook_id in old_ids:
             try:
-                await client.delete_webhook(webhook_id)
-            except IroncladNotFound:
-                pass
+                await delete_webhook_quietly(client, webhook_id)
             except (IroncladError, OAuthError) as exc:
                 # A disabled webhook does not block a new registration for the same target.
                 log.info("webhook_old_delete_failed", webhook_id=webhook_id, error=str(exc))
-        for hook in await client.list_webhooks():
-            if hook.get("targetURL") == target and hook.get("status") == ENABLED:
-                return hook  # someone re-enabled or re-created it meanwhile: adopt it
-        return await client.create_webhook(events, target)
+        # Someone may have re-enabled or re-created it meanwhile: then it is adopted.
+        return (await register_webhook(client, target, events)).webhook

@@ -130,7 +130,7 @@ async def test_an_existing_webhook_with_our_target_is_adopted(
     company: dict[str, Any],
     http: aiohttp.ClientSession,
 ) -> None:
-    from gateway.api.webhook_registration import WEBHOOK_EVENTS
+    from contracts_common.webhook_registration import WEBHOOK_EVENTS
 
     client = sim_client(stack.simulator_url or "", company["apps"][0], http)
     existing = await client.create_webhook(list(WEBHOOK_EVENTS), hook_url(gateway))

@@ -22,14 +22,14 @@ from contracts_common.runtime import instance_name
 from contracts_common.storage.connections import ConnectionStatus
 from contracts_common.storage.leases import Leases
 from contracts_common.timeutil import iso, utcnow
-from gateway.api.connection_guard import connected_client
-from gateway.api.webhook_registration import (
+from contracts_common.webhook_registration import (
     WEBHOOK_EVENTS,
     delete_webhook_quietly,
     register_webhook,
     remove_webhooks,
     webhook_target,
 )
+from gateway.api.connection_guard import connected_client
 from gateway.deps import GatewayDeps, deps
 from gateway.errors import ApiError
 from gateway.models import AutomaticSyncDisabled, AutomaticSyncEnabled
@@ -107,7 +107,7 @@ async def enable(request: web.Request) -> web.Response:
     missing = missing_scopes(set(connection.get("granted_scopes") or []), AUTOMATIC_SYNC_SCOPES)
     if missing:
         raise _scope_error(missing)
-    target = webhook_target(d.settings, tenant)
+    target = webhook_target(d.settings.public_base_url, tenant)
     parsed = urlparse(target)
     if parsed.scheme != "https" and not d.settings.allow_http_webhook_target:
         raise ApiError(
@@ -173,7 +173,7 @@ async def disable(request: web.Request) -> web.Response:
     async with _TenantLease(d, tenant):
         connection = await d.connections.get(tenant) or connection
         stored = [str(i) for i in (connection.get("automatic_sync") or {}).get("webhook_ids") or []]
-        leftover = await remove_webhooks(d, tenant, connection)
+        leftover = await remove_webhooks(d.access, d.settings.public_base_url, connection)
         await d.connections.set_automatic_sync(
             tenant,
             {

@@ -28,8 +28,8 @@ from contracts_common.ironclad import (
     missing_scopes,
 )
 from contracts_common.storage.connections import ConnectionStatus, automatic_sync_available, public_connection
+from contracts_common.webhook_registration import remove_webhooks
 from gateway.api.schema import refresh_schema_and_suggest
-from gateway.api.webhook_registration import remove_webhooks
 from gateway.deps import deps
 from gateway.errors import ApiError, parse_body
 from gateway.models import Connected, Connection, Disconnected, Scope
@@ -203,7 +203,7 @@ async def disconnect(request: web.Request) -> web.Response:
     doc = await d.connections.get(tenant)
     if doc is None or doc.get("status") == ConnectionStatus.DISCONNECTED.value:
         return respond(Disconnected, {"status": ConnectionStatus.DISCONNECTED.value, "already": True})
-    leftover = await remove_webhooks(d, tenant, doc)
+    leftover = await remove_webhooks(d.access, d.settings.public_base_url, doc)
     cancelled = await d.runs.cancel_active(tenant, "cancelled: the Ironclad connection was removed")
     await d.connections.disconnect(tenant, leftover_webhooks=leftover)
     log.info("disconnected", tenant=tenant, cancelled_runs=cancelled, leftover_webhooks=leftover)

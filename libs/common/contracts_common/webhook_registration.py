@@ -1,5 +1,8 @@
 """Our webhooks in Ironclad: registering one per tenant (adopting an existing one), and removing them.
 
+The one place that registers: the gateway's Enable Automatic Sync and the importer's webhook health
+check (which registers again a webhook Ironclad disabled or deleted) both call `register_webhook`.
+
 Ironclad allows one active registration per target URL, so the target
 `PUBLIC_BASE_URL/webhooks/ironclad/{tenant}` identifies our webhook: enabling again finds it and keeps it,
 a webhook with our target that someone else made is adopted, and a disabled one (or one missing events we
@@ -21,9 +24,8 @@ from contracts_common.ironclad import (
     IroncladNotFound,
     OAuthError,
 )
-from contracts_common.settings import GatewaySettings
+from contracts_common.ironclad_access import IroncladAccess
 from contracts_common.storage.database import Document
-from gateway.deps import GatewayDeps
 
 log = structlog.get_logger(__name__)
 
@@ -43,8 +45,8 @@ WEBHOOK_EVENTS: tuple[str, ...] = (
 )
 
 
-def webhook_target(settings: GatewaySettings, tenant: str) -> str:
-    return f"{settings.public_base_url.rstrip('/')}/webhooks/ironclad/{tenant}"
+def webhook_target(public_base_url: str, tenant: str) -> str:
+    return f"{public_base_url.rstrip('/')}/webhooks/ironclad/{tenant}"
 
 
 @dataclass
@@ -89,20 +91,23 @@ async def register_webhook(client: IroncladClient, target: str, events: Sequence
     raise RuntimeError("unreachable")
 
 
-async def remove_webhooks(d: GatewayDeps, tenant: str, connection: Document) -> list[str]:
+async def remove_webhooks(access: IroncladAccess, public_base_url: str, connection: Document) -> list[str]:
     """Delete the tenant's webhooks in Ironclad; returns the ids that could not be deleted.
 
     Besides the ids we stored, any webhook pointing at our target for this tenant is removed as well.
+    Without usable stored credentials nothing can be deleted: every stored id is left over.
     """
-    ids: list[str] = list((connection.get("automatic_sync") or {}).get("webhook_ids") or [])
-    if not ids and not (connection.get("automatic_sync") or {}).get("enabled"):
+    sync = connection.get("automatic_sync") or {}
+    ids: list[str] = [str(i) for i in sync.get("webhook_ids") or []]
+    if not ids and not sync.get("enabled"):
         return []
+    tenant = str(connection["tenant"])
     try:
-        client = d.access.client_for(tenant, d.connections.credentials(connection))
+        client = access.client_for(tenant, access.connections.credentials(connection))
     except Exception:
         log.warning("webhook_cleanup_no_credentials", tenant=tenant)
         return ids
-    target = webhook_target(d.settings, tenant)
+    target = webhook_target(public_base_url, tenant)
     try:
         for hook in await client.list_webhooks():
             hook_id = str(hook.get("id") or "")
