@@ -12,6 +12,8 @@ Every replica may do this; recounting is idempotent.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import structlog
 
 from contracts_common.commands import after_progress, publish_pages
@@ -36,13 +38,11 @@ class RunSupervisor:
 
     async def tick(self) -> None:
         now = utcnow()
-        for run in await self._runs.running():
+        # Progress is what moves `updated_at`: a slot counted, a page done. A recount is not.
+        for run in await self._runs.quiet(now - timedelta(seconds=self._settings.run_recount_after_seconds)):
             tenant, run_id = run["tenant"], run["_id"]
-            # Progress is what moves `updated_at`: a slot counted, a page done. A recount is not.
             last_progress = run["updated_at"]
             idle = (now - last_progress).total_seconds()
-            if idle < self._settings.run_recount_after_seconds:
-                continue
             recounted = run.get("recounted_at")
             if run.get("pages_total") is not None and (recounted is None or recounted < last_progress):
                 # Once per quiet spell: a run that has not moved since its last recount is not rescanned.

@@ -30,6 +30,8 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel(
             [("tenant", ASCENDING), ("kind", ASCENDING), ("status", ASCENDING)], name="tenant_kind_status"
         ),
+        # The run supervisor's query: running runs that stopped moving.
+        IndexModel([("status", ASCENDING), ("updated_at", ASCENDING)], name="status_updated"),
     ],
     "run_pages": [
         IndexModel(

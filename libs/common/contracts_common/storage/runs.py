@@ -352,8 +352,17 @@ class Runs:
             return_document=ReturnDocument.AFTER,
         )
 
-    async def running(self) -> list[Document]:
-        return [doc async for doc in self._db.runs.find({"status": RunStatus.RUNNING.value})]
+    async def quiet(self, since: datetime, limit: int = 500) -> list[Document]:
+        """Running runs that have not moved since `since`, the quietest first: one query on the
+        (status, updated_at) index, however many runs of however many tenants are moving."""
+        cursor = (
+            self._db.runs.find(
+                {"status": RunStatus.RUNNING.value, "updated_at": {"$lt": since}}, {"errors": 0}
+            )
+            .sort("updated_at", 1)
+            .limit(limit)
+        )
+        return [doc async for doc in cursor]
 
     async def add_expected(self, tenant: str, run_id: str, added: int) -> None:
         """More (or fewer) slots than planned, e.g. records a closing pass found; kept apart from `total`
