@@ -79,7 +79,7 @@ class ListingHandlers:
             pages_total = math.ceil(total / self._page_size)
             # Complete only once the closing pass has run (see ListingDone). Page 0 was just listed to
             # plan the run: it is handed out to this delivery, which works it below.
-            await self._runs.plan(
+            run = await self._runs.plan(
                 message.tenant,
                 message.run_id,
                 total=total,
@@ -88,8 +88,8 @@ class ListingHandlers:
                 window=PageWindow(pages=self._window, page_size=self._page_size, published=1),
             )
             log.info("run_planned", total=total, pages=pages_total, ironclad_count=first.count)
-            run = await self._runs.get(message.tenant, message.run_id)
-            assert run is not None
+            if run is None:
+                return  # erased meanwhile (the tenant's data removed)
             if pages_total == 0:
                 await close_if_counted(self._broker, run)
                 return

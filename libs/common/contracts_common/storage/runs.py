@@ -189,8 +189,9 @@ class Runs:
         pages_total: int,
         listing_complete: bool = True,
         window: PageWindow | None = None,
-    ) -> None:
-        """Store the planned work once. A reconciliation's listing is complete only after its last page.
+    ) -> Document | None:
+        """Store the planned work once; returns the run as planned (by this call or an earlier one). A
+        reconciliation's listing is complete only after its last page.
 
         A listing's pages are handed out through its `window` (see PageWindow): `pages_published` says
         how many of its first pages were handed out so far.
@@ -208,9 +209,12 @@ class Runs:
                 window=window.pages,
                 pages_published=min(window.published, pages_total),
             )
-        await self._db.runs.update_one(
-            {"_id": run_id, "tenant": tenant, "pages_total": None}, {"$set": planned}
+        run = await self._db.runs.find_one_and_update(
+            {"_id": run_id, "tenant": tenant, "pages_total": None},
+            {"$set": planned},
+            return_document=ReturnDocument.AFTER,
         )
+        return run if run is not None else await self.get(tenant, run_id)
 
     async def claim_pages(self, tenant: str, run_id: str, *, published: int, up_to: int) -> bool:
         """Move `pages_published` from `published` to `up_to`: True for the one caller whose write did,
