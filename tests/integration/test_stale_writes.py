@@ -49,13 +49,14 @@ async def scratch_contracts(url: str) -> AsyncIterator[tuple[Database, Contracts
         await client.close()
 
 
-def write(record: dict[str, Any]) -> ContractWrite:
+def write(record: dict[str, Any], slot: str | None = None) -> ContractWrite:
     return ContractWrite(
         record=record,
         fields={"title": record["name"]},
         field_errors=[],
         attachments=None,
         document_failures=[],
+        slot=slot,
     )
 
 
@@ -122,17 +123,6 @@ async def test_versions_inside_one_bulk_write_end_at_the_newest(
         assert created == 1
 
 
-def slotted(record: dict[str, Any], slot: str) -> ContractWrite:
-    return ContractWrite(
-        record=record,
-        fields={"title": record["name"]},
-        field_errors=[],
-        attachments=None,
-        document_failures=[],
-        slot=slot,
-    )
-
-
 async def test_a_record_in_two_slots_of_one_run_is_created_once(service_urls: tuple[str, str]) -> None:
     """Seen in a 600-record import under edits: `created` 603 for 600 contracts. A record listed twice
     (pages shift when an edit moves a record) or read again by the closing pass fills two slots of the
@@ -140,13 +130,13 @@ async def test_a_record_in_two_slots_of_one_run_is_created_once(service_urls: tu
     `created` again. A redelivery of the slot that wrote it still reports what that write did."""
     async with scratch_contracts(service_urls[1]) as (db, contracts):
         record = version(str(uuid.uuid4()), 1)
-        first = await contracts.upsert_batch("t1", [slotted(record, "p0:99")], mapping_version=1, run_id="r1")
-        again = await contracts.upsert_batch("t1", [slotted(record, "p1:0")], mapping_version=1, run_id="r1")
+        first = await contracts.upsert_batch("t1", [write(record, "p0:99")], mapping_version=1, run_id="r1")
+        again = await contracts.upsert_batch("t1", [write(record, "p1:0")], mapping_version=1, run_id="r1")
         closing = await contracts.upsert_batch(
-            "t1", [slotted(record, f"c:{record['id']}")], mapping_version=1, run_id="r1"
+            "t1", [write(record, f"c:{record['id']}")], mapping_version=1, run_id="r1"
         )
         redelivered = await contracts.upsert_batch(
-            "t1", [slotted(record, "p0:99")], mapping_version=1, run_id="r1"
+            "t1", [write(record, "p0:99")], mapping_version=1, run_id="r1"
         )
         assert (first, again, closing, redelivered) == (
             [Outcome.CREATED],
