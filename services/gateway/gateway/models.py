@@ -55,6 +55,7 @@ class Connected(Body):
     granted_scopes: list[str]
     missing_scopes: list[str]
     automatic_sync_available: bool
+    reconnected: bool | None = Field(default=None, description="the workspace was connected before")
 
 
 class SyncProblem(Body):
@@ -127,6 +128,7 @@ class Disconnected(Body):
 class RunStarted(Body):
     run_id: str
     status: RunStatusName
+    max_contracts: int | None = Field(default=None, description="an import's limit, as asked")
     already_running: bool | None = Field(default=None, description="a reconciliation was already running")
 
 
@@ -326,6 +328,27 @@ class Writeback(Body):
 
 class Writebacks(Body):
     items: list[Writeback]
+
+
+# ---------------------------------------------------------------------------------------------- audit
+
+
+class AuditActorBody(Body):
+    kind: Literal["platform", "user"]
+    sub: str | None = Field(default=None, description="the user, for a tenant token")
+    role: Literal["admin", "viewer"] | None = None
+
+
+class AuditItem(Body):
+    at: Timestamp
+    actor: AuditActorBody
+    action: str = Field(description="e.g. connection.connected, mapping.changed, import.started")
+    details: dict[str, Any]
+
+
+class AuditPage(Body):
+    items: list[AuditItem]
+    next_cursor: str | None
 
 
 # ---------------------------------------------------------------------------------------------- probes

@@ -11,6 +11,7 @@ from gridfs.errors import NoFile
 from pydantic import BaseModel, ConfigDict, Field
 
 from contracts_common.storage.contracts import public_contract
+from gateway.auth import Access
 from gateway.deps import deps
 from gateway.errors import ApiError, parse_query
 from gateway.models import Contract, Contracts
@@ -37,7 +38,13 @@ def attachment_disposition(filename: str) -> str:
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
-@api.get("/api/v1/tenants/{tenant}/contracts", Contracts, query=ContractsQuery, errors=(400, 401))
+@api.get(
+    "/api/v1/tenants/{tenant}/contracts",
+    Contracts,
+    query=ContractsQuery,
+    errors=(400, 401),
+    access=Access.READ,
+)
 async def list_contracts(request: web.Request) -> web.Response:
     """Imported contracts, newest first, a page at a time."""
     d = deps(request)
@@ -53,7 +60,11 @@ async def list_contracts(request: web.Request) -> web.Response:
 
 
 @api.get(
-    "/api/v1/tenants/{tenant}/contracts/{contract_id}", Contract, query=ContractQuery, errors=READ_ERRORS
+    "/api/v1/tenants/{tenant}/contracts/{contract_id}",
+    Contract,
+    query=ContractQuery,
+    errors=READ_ERRORS,
+    access=Access.READ,
 )
 async def get_contract(request: web.Request) -> web.Response:
     """One contract, by our id, the Ironclad record id or its IC-n id."""
@@ -65,7 +76,12 @@ async def get_contract(request: web.Request) -> web.Response:
     return respond(Contract, public_contract(doc, with_raw=query.raw))
 
 
-@api.get("/api/v1/tenants/{tenant}/contracts/{contract_id}/attachments/{key}", Binary, errors=READ_ERRORS)
+@api.get(
+    "/api/v1/tenants/{tenant}/contracts/{contract_id}/attachments/{key}",
+    Binary,
+    errors=READ_ERRORS,
+    access=Access.READ,
+)
 async def get_attachment(request: web.Request) -> web.StreamResponse:
     """A stored document's bytes, with its content type and sha256 (X-Content-SHA256)."""
     d = deps(request)

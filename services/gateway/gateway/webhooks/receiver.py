@@ -36,7 +36,7 @@ from contracts_common.metrics import WEBHOOKS
 from contracts_common.storage.connections import ConnectionStatus
 from contracts_common.storage.database import Document
 from contracts_common.timeutil import utcnow
-from gateway.auth import TENANT_PATTERN
+from gateway.auth import TENANT_PATTERN, Access
 from gateway.deps import GatewayDeps, deps
 from gateway.errors import error_response
 from gateway.models import DeliveryAnswer, WebhookEnvelope
@@ -142,7 +142,7 @@ def _sync_on(connection: Document | None) -> bool:
     DeliveryAnswer,
     body=WebhookEnvelope,
     errors=(400, 401, 404, 410, 413, 503),
-    admin=False,
+    access=Access.PUBLIC,
     headers=(
         Header(EVENT_ID_HEADER, "the event's id, also signed"),
         Header(VERIFICATION_HEADER, "JSON {nonce, signAlgorithm, signature, encoding}"),

@@ -12,6 +12,7 @@ from urllib.parse import unquote
 from aiohttp import BodyPartReader, web
 from pydantic import BaseModel, ConfigDict, Field
 
+from contracts_common.storage.audit import AuditAction
 from contracts_common.storage.database import Document
 from contracts_common.writeback import (
     attachment_exists,
@@ -27,7 +28,9 @@ from gateway.api.writeback.operations import (
     api,
     checked_contract,
     queue,
+    writeback_audit,
 )
+from gateway.auth import Access
 from gateway.deps import GatewayDeps, deps
 from gateway.errors import ApiError
 from gateway.models import WritebackQueued
@@ -116,6 +119,8 @@ async def _store_file(
     body=UploadForm,
     body_media="multipart/form-data",
     errors=WRITE_ERRORS,
+    access=Access.WRITE,
+    audit=writeback_audit(AuditAction.WRITEBACK_UPLOAD_DOCUMENT),
 )
 async def upload_document(request: web.Request) -> web.Response:
     """Upload a processed document to the linked Ironclad record (multipart/form-data).

@@ -15,6 +15,7 @@ from pymongo.errors import DuplicateKeyError
 
 from contracts_common.messages import WritebackTask
 from contracts_common.messaging import BrokerUnavailable
+from contracts_common.storage.audit import AuditAction
 from contracts_common.storage.database import Document
 from contracts_common.timeutil import iso, utcnow
 from contracts_common.writeback import (
@@ -24,6 +25,7 @@ from contracts_common.writeback import (
     scope_missing,
 )
 from gateway.api.connection_guard import require_connected
+from gateway.auth import Access, Audit
 from gateway.deps import GatewayDeps, deps
 from gateway.errors import ApiError, parse_query
 from gateway.models import Writeback, WritebackQueued, Writebacks
@@ -36,6 +38,11 @@ BASE = "/api/v1/tenants/{tenant}/contracts/{contract_id}/writeback"
 OPERATION_ID = r"^[A-Za-z0-9_-]{8,64}$"
 OperationId = Annotated[str, StringConstraints(pattern=OPERATION_ID)]
 WRITE_ERRORS = (400, 401, 403, 404, 409, 413, 415, 422, 503)
+
+
+def writeback_audit(action: AuditAction) -> Audit:
+    """A write-back's audit entry: the contract, the operation and whether it was asked before."""
+    return Audit(action, answer=("operation_id", "status", "already_queued"), path=("contract_id",))
 
 
 class WritebacksQuery(BaseModel):
@@ -154,7 +161,9 @@ async def queue(
     return respond(WritebackQueued, {"operation_id": operation_id, "status": "queued"}, status=202)
 
 
-@api.get("/api/v1/tenants/{tenant}/writebacks/{operation_id}", Writeback, errors=READ_ERRORS)
+@api.get(
+    "/api/v1/tenants/{tenant}/writebacks/{operation_id}", Writeback, errors=READ_ERRORS, access=Access.READ
+)
 async def get_writeback(request: web.Request) -> web.Response:
     """One write-back operation."""
     d = deps(request)
@@ -166,7 +175,13 @@ async def get_writeback(request: web.Request) -> web.Response:
     return respond(Writeback, public_writeback(doc))
 
 
-@api.get("/api/v1/tenants/{tenant}/writebacks", Writebacks, query=WritebacksQuery, errors=(400, 401))
+@api.get(
+    "/api/v1/tenants/{tenant}/writebacks",
+    Writebacks,
+    query=WritebacksQuery,
+    errors=(400, 401),
+    access=Access.READ,
+)
 async def list_writebacks(request: web.Request) -> web.Response:
     """Write-back operations, newest first."""
     d = deps(request)
