@@ -229,3 +229,41 @@ async def test_without_keys_tenant_tokens_are_refused_and_the_platform_key_works
         answer = await AdminApi(gateway, session).call("GET", f"/api/v1/tenants/{TENANT}/ironclad/connection")
     assert (answer.status, answer.body["error"]["code"]) == (401, "TENANT_TOKENS_DISABLED")
     assert (await api.call("GET", f"/api/v1/tenants/{TENANT}/ironclad/connection")).status == 200
+
+
+async def test_each_audited_change_is_recorded_once_with_its_details(
+    tenant_tokens: TokenKit, gateway: str, company: dict[str, Any]
+) -> None:
+    admin = tenant_tokens.token(TENANT, "admin", sub="alice@acme.example")
+    base = f"/api/v1/tenants/{TENANT}"
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {admin}"}) as session:
+        user = AdminApi(gateway, session)
+        assert (await user.connect(TENANT, company["apps"][0], EMAIL)).status == 200
+        mapping = await user.call(
+            "PUT", base + "/field-mapping", {"rules": [{"source": "name", "target": "title"}]}
+        )
+        assert mapping.status == 200, mapping
+        refused = await user.call(
+            "PUT", base + "/field-mapping", {"rules": [{"source": "name", "target": "nope"}]}
+        )
+        assert refused.status == 422  # refused: not audited
+        started = await user.call("POST", base + "/ironclad/imports", {"max_contracts": 3})
+        assert started.status == 202, started
+        assert (await user.call("POST", base + "/ironclad/reconcile")).status == 202
+        assert (await user.call("POST", base + "/ironclad/automatic-sync")).status == 200
+        assert (await user.call("DELETE", base + "/ironclad/automatic-sync")).status == 200
+        assert (await user.call("DELETE", base + "/ironclad/connection")).status == 200
+        audit = await user.call("GET", base + "/audit")
+    items = list(reversed(audit.body["items"]))
+    assert [i["action"] for i in items] == [
+        "connection.connected",
+        "mapping.changed",
+        "import.started",
+        "reconcile.started",
+        "automatic_sync.enabled",
+        "automatic_sync.disabled",
+        "connection.disconnected",
+    ]
+    assert {i["actor"]["sub"] for i in items} == {"alice@acme.example"}
+    assert items[1]["details"]["version"] == mapping.body["version"]
+    assert items[2]["details"] == {"run_id": started.body["run_id"], "max_contracts": 3}

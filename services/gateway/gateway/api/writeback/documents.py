@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from contracts_common.storage.audit import AuditAction
 from contracts_common.storage.database import Document
+from contracts_common.storage.writebacks import WritebackRequest
 from contracts_common.writeback import (
     attachment_exists,
     attachment_keys,
@@ -164,13 +165,13 @@ async def upload_document(request: web.Request) -> web.Response:
         if stored is not None:
             await d.db.documents.delete(stored["file_id"])
         raise
-    request_doc = {
-        "attachment_key": form["attachment_key"],
-        "document_id": str(stored["file_id"]),
-        "filename": stored["filename"],
-        "size": stored["size"],
-        "sha256": stored["sha256"],
-    }
+    request_doc = WritebackRequest(
+        attachment_key=form["attachment_key"],
+        document_id=str(stored["file_id"]),
+        filename=stored["filename"],
+        size=stored["size"],
+        sha256=stored["sha256"],
+    )
     return await queue(d, tenant, "upload_document", contract, request_doc, form.get("operation_id") or None)
 
 

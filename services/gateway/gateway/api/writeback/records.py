@@ -8,6 +8,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from contracts_common.storage.audit import AuditAction
+from contracts_common.storage.writebacks import WritebackRequest
 from contracts_common.writeback import (
     contract_already_linked,
     contract_not_linked,
@@ -78,7 +79,7 @@ async def create_record(request: web.Request) -> web.Response:
         tenant,
         "create_record",
         contract,
-        {"record_type": body.record_type, "name": body.name, "fields": body.fields},
+        WritebackRequest(record_type=body.record_type, name=body.name, fields=body.fields),
         body.operation_id,
     )
 
@@ -108,4 +109,6 @@ async def update_record(request: web.Request) -> web.Response:
         return answer
     if linked_record_id(contract) is None:
         raise contract_not_linked("use writeback/create-record first")
-    return await queue(d, tenant, "update_record", contract, {"fields": body.fields}, body.operation_id)
+    return await queue(
+        d, tenant, "update_record", contract, WritebackRequest(fields=body.fields), body.operation_id
+    )
