@@ -147,7 +147,7 @@ async def _probe(client: IroncladClient) -> set[str]:
     access=Access.WRITE,
     audit=Audit(
         AuditAction.CONNECTED,
-        answer=("region", "user_email", "client_id", "granted_scopes", "missing_scopes"),
+        answer=("region", "user_email", "missing_scopes"),
         choose=lambda answer: AuditAction.RECONNECTED if answer.get("reconnected") else AuditAction.CONNECTED,
     ),
 )

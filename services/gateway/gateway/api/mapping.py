@@ -92,11 +92,7 @@ async def put_custom_fields(request: web.Request) -> web.Response:
         targets = target_fields(custom)
     except InvalidTargetFieldsError as exc:
         raise ApiError(422, "INVALID_CUSTOM_FIELDS", str(exc), {"problems": exc.problems}) from exc
-    await d.db.custom_target_fields.delete_many({"tenant": tenant})
-    if custom:
-        await d.db.custom_target_fields.insert_many(
-            [{"tenant": tenant, **f.model_dump(mode="json")} for f in custom]
-        )
+    await d.mappings.replace_custom_fields(tenant, [f.model_dump(mode="json") for f in custom])
     return respond(list[ContractField], [_field(f) for f in targets])
 
 
