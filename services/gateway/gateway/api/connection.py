@@ -55,7 +55,10 @@ class ConnectRequest(BaseModel):
     client_secret: Annotated[SecretStr, Field(min_length=1, max_length=1024)]
     # The Ironclad user the calls act as (x-as-user-email), checked by the project's one email rule.
     user_email: Annotated[
-        str, StringConstraints(strip_whitespace=True, min_length=3, max_length=320), AfterValidator(_email)
+        str,
+        StringConstraints(strip_whitespace=True, min_length=3, max_length=320),
+        AfterValidator(_email),
+        Field(json_schema_extra={"format": "email"}),
     ]
     region: Literal["na1", "eu1", "demo"]
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Annotated
 from urllib.parse import quote
 
 from aiohttp import web
 from bson import ObjectId
 from bson.errors import InvalidId
 from gridfs.errors import NoFile
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from contracts_common.storage.contracts import public_contract
 from gateway.auth import Access
@@ -19,11 +20,16 @@ from gateway.openapi import READ_ERRORS, Api, Binary, respond
 
 api = Api("Contracts")
 
+# A contracts page's next_cursor: the id of the last contract it showed.
+CURSOR_PATTERN = r"^[0-9a-fA-F]{24}$"
+
 
 class ContractsQuery(BaseModel):
     model_config = ConfigDict(extra="ignore")
     limit: int = Field(default=50, ge=1, le=500)
-    cursor: str | None = Field(default=None, description="next_cursor of the previous page")
+    cursor: Annotated[str, StringConstraints(pattern=CURSOR_PATTERN)] | None = Field(
+        default=None, description="next_cursor of the previous page"
+    )
     q: str | None = Field(default=None, description="search in the name and Ironclad ids")
 
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from aiohttp import web
+from annotated_types import Ge, Le
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from contracts_common.commands import start_remap
@@ -26,7 +27,7 @@ from contracts_common.timeutil import iso
 from gateway.auth import Access, Audit
 from gateway.deps import GatewayDeps, deps
 from gateway.errors import ApiError, invalid_body, parse_body, read_json
-from gateway.models import ContractField, FieldMapping, Preview, Rules
+from gateway.models import ContractField, FieldMapping, JsonInteger, Preview, Rules, integer_schema
 from gateway.openapi import Api, respond
 
 api = Api("Field mapping")
@@ -38,11 +39,12 @@ class MappingBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     # Checked rule by rule after parsing, so every problem is answered with its rule's index.
     rules: Rules = Field(max_length=MAX_RULES)
-    version: int | None = None  # ignored on PUT: every PUT makes a new version
+    # Ignored on PUT: every PUT makes a new version.
+    version: Annotated[JsonInteger, Ge(0), Le(2**31), integer_schema(0, 2**31)] | None = None
 
 
 class PreviewBody(MappingBody):
-    sample_size: int = Field(default=5, ge=1, le=50)
+    sample_size: Annotated[JsonInteger, Ge(1), Le(50), integer_schema(1, 50)] = 5
     contract_ids: list[str] | None = Field(default=None, max_length=50)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from aiohttp import web
+from annotated_types import Ge, Le
 from pydantic import BaseModel, ConfigDict, Field
 
 from contracts_common.commands import start_import, start_reconcile
@@ -15,7 +16,7 @@ from gateway.api.connection_guard import require_connected
 from gateway.auth import Access, Audit
 from gateway.deps import deps
 from gateway.errors import ApiError, parse_body, parse_query, read_json
-from gateway.models import Run, Runs, RunStarted
+from gateway.models import JsonInteger, Run, Runs, RunStarted, integer_schema
 from gateway.openapi import READ_ERRORS, Api, respond
 
 api = Api("Runs")
@@ -29,7 +30,7 @@ class RunsQuery(BaseModel):
 
 class ImportRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    max_contracts: Annotated[int, Field(ge=1, le=10_000_000, strict=True)] | None = None
+    max_contracts: Annotated[JsonInteger, Ge(1), Le(10_000_000), integer_schema(1, 10_000_000)] | None = None
 
 
 def _broker_down(exc: Exception) -> ApiError:
