@@ -32,7 +32,7 @@ from contracts_common.settings import GatewaySettings
 from contracts_common.storage.audit import AuditAction, AuditActor, AuditLog
 from contracts_common.tenant_tokens import TENANT_PATTERN, TenantTokenVerifier, TokenRefused, load_keys
 from gateway.deps import deps
-from gateway.errors import ApiError, Handler
+from gateway.errors import ApiError, Handler, error_response
 
 if TYPE_CHECKING:
     from gateway.openapi import Operation
@@ -110,6 +110,16 @@ def tenant_token_verifier(settings: GatewaySettings) -> TenantTokenVerifier | No
 
 def _unauthorized(code: str, message: str) -> ApiError:
     return ApiError(401, code, message)
+
+
+def _challenge(exc: ApiError) -> web.Response:
+    """A 401 with its RFC 6750 challenge, naming the refusal's code."""
+    answer = error_response(exc.status, exc.code, exc.message, exc.details)
+    error = "invalid_request" if exc.code in ("UNAUTHORIZED", "TOKEN_IN_QUERY") else "invalid_token"
+    answer.headers["WWW-Authenticate"] = (
+        f'Bearer realm="contracts-ai", error="{error}", error_description="{exc.code}"'
+    )
+    return answer
 
 
 def _presented(request: web.Request) -> str:
@@ -217,17 +227,20 @@ def access_middleware(
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         matched, op = _operation_of(request, operations)
+        if op is not None and op.access is Access.PUBLIC:
+            return await handler(request)
+        if op is None and not request.path.startswith("/api/v1/"):
+            return await handler(request)
+        try:
+            actor = authenticator.actor(request)
+        except ApiError as exc:
+            return _challenge(exc)
         if op is None:
-            if request.path.startswith("/api/v1/"):
-                # Under the API without a declaration: a route nobody declared (fail closed: platform key
-                # only), or an unknown path or verb (404/405 after a valid credential).
-                actor = authenticator.actor(request)
-                if matched:
-                    authorize(actor, Access.PLATFORM, None)
+            # Under the API without a declaration: a route nobody declared (fail closed: platform key only),
+            # or an unknown path or verb (404/405 after a valid credential).
+            if matched:
+                authorize(actor, Access.PLATFORM, None)
             return await handler(request)
-        if op.access is Access.PUBLIC:
-            return await handler(request)
-        actor = authenticator.actor(request)
         tenant = _tenant(request)
         authorize(actor, op.access, tenant)
         request[ACTOR] = actor
