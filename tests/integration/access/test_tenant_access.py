@@ -76,7 +76,7 @@ async def walker(tenant_tokens: TokenKit, gateway: str, company: dict[str, Any])
                 **kwargs,
             ) as response:
                 body = await response.json() if response.content_type == "application/json" else None
-                if response.status == 401:  # RFC 6750: the challenge names the refusal
+                if response.status == 401 and body is not None:  # RFC 6750: the challenge names the refusal
                     challenge = response.headers.get("WWW-Authenticate", "")
                     assert challenge.startswith('Bearer realm="contracts-ai"'), challenge
                     assert f'error_description="{body["error"]["code"]}"' in challenge, challenge
