@@ -15,6 +15,9 @@ from pathlib import Path
 import aiohttp
 from cryptography.fernet import Fernet
 
+from contracts_common.ops.__main__ import LOCAL_ISSUER, mint_token
+from contracts_common.tenant_tokens import generate_key_pair
+
 REPO = Path(__file__).resolve().parents[1]
 RUN = REPO / ".run"
 SIM_PORT = int(os.environ.get("SIMULATOR_PORT", "9000"))
@@ -31,6 +34,7 @@ def secret(name: str, make: str) -> str:
 
 def main() -> int:
     RUN.mkdir(exist_ok=True)
+    _, public_key = generate_key_pair(RUN)
     env = {
         **os.environ,
         "ADMIN_API_TOKEN": os.environ.get("ADMIN_API_TOKEN")
@@ -44,6 +48,9 @@ def main() -> int:
         "GATEWAY_PORT": str(GATEWAY_PORT),
         "LOG_FORMAT": os.environ.get("LOG_FORMAT", "json"),
         "PYTHONUNBUFFERED": "1",
+        # Tenant tokens: the development key pair under .run/, trusted by the gateway.
+        "TENANT_TOKEN_PUBLIC_KEYS": os.environ.get("TENANT_TOKEN_PUBLIC_KEYS") or str(public_key),
+        "TENANT_TOKEN_ISSUER": os.environ.get("TENANT_TOKEN_ISSUER") or LOCAL_ISSUER,
     }
     python = str(REPO / ".venv" / "bin" / "python")
     commands = {
@@ -122,6 +129,12 @@ async def demo(env: dict[str, str]) -> str:
             await asyncio.sleep(0.5)
         async with http.get(base + "/api/v1/tenants/demo/contracts", params={"limit": "5"}) as r:
             sample = (await r.json())["items"]
+    links = {
+        role: mint_token(tenant="demo", role=role, sub=f"{role}@demo.local", minutes=60, keys=RUN, url=base)[
+            "admin_url"
+        ]
+        for role in ("admin", "viewer")
+    }
     lines = [
         "",
         f"  {connected['message']}  (tenant 'demo', region {connected['region']})",
@@ -131,7 +144,12 @@ async def demo(env: dict[str, str]) -> str:
         "  A few imported contracts:",
         *[f"    - {c['ironclad']['ironcladId']}: {c['ironclad']['name']}" for c in sample],
         "",
-        f"  Admin page: {base}/admin/?tenant=demo   (admin token: {env['ADMIN_API_TOKEN']})",
+        f"  Admin page: {base}/admin/?tenant=demo   (platform key: {env['ADMIN_API_TOKEN']})",
+        "  Workspace 'demo' signed in with a tenant token (valid one hour):",
+        f"    as an admin:  {links['admin']}",
+        f"    as a viewer:  {links['viewer']}",
+        "  New links: .venv/bin/python -m contracts_common.ops mint-token --tenant demo --role admin "
+        f"--url {base}",
         "",
     ]
     return "\n".join(lines)

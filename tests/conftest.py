@@ -110,6 +110,20 @@ async def workers(stack: Stack, simulator: Any, monkeypatch: pytest.MonkeyPatch)
         yield
 
 
+@pytest.fixture(scope="session")
+def token_kit() -> Any:
+    from tests.support.tokens import TokenKit
+
+    return TokenKit()
+
+
+@pytest.fixture
+def tenant_tokens(stack: Stack, token_kit: Any) -> Any:
+    """Tenant tokens accepted by this stack's gateway (request it before `gateway`/`api`)."""
+    stack.shared_settings.update(token_kit.env())
+    return token_kit
+
+
 @pytest.fixture
 async def api(gateway: str) -> AsyncIterator[Any]:
     from tests.support.api import AdminApi

@@ -239,3 +239,15 @@ async def drop_test_database(client: Any, name: str) -> None:
     hello = await client.admin.command("hello")
     if hello.get("setName") != "secantus":
         await client.drop_database(name)
+
+
+def messages_handled(queue: str, outcome: str = "ok") -> float:
+    """How many messages of `queue` (its suffix, e.g. mapper.records) the in-process workers have handled
+    with `outcome` (contracts_messages_handled_total): a test waits for the deliveries it made to be
+    handled, rather than sleeping and hoping they were."""
+    from prometheus_client import REGISTRY
+
+    value = REGISTRY.get_sample_value(
+        "contracts_messages_handled_total", {"queue": queue, "outcome": outcome}
+    )
+    return float(value or 0.0)

@@ -98,3 +98,33 @@ def test_every_routed_operation_is_documented_and_nothing_else() -> None:
         "/api/v1/openapi.json",
         "/admin/",
     }
+
+
+def test_every_operation_states_who_may_call_it() -> None:
+    """Both security schemes are in the document; each operation lists those that reach it and the role."""
+    from gateway.auth import Access
+    from gateway.openapi import SECURITY, all_operations
+
+    document = openapi_document()
+    assert set(document["components"]["securitySchemes"]) == {"platformKey", "tenantToken"}
+    for op in all_operations():
+        described = document["paths"][op.path][op.method]
+        assert described["security"] == SECURITY[op.access], (op.method, op.path)
+        assert described["x-required-role"] == op.access.role
+        if op.access is not Access.PUBLIC:
+            assert {"401", "403"} <= set(described["responses"]), (op.method, op.path)
+        if op.access in (Access.READ, Access.WRITE):
+            assert described["security"] == [{"platformKey": []}, {"tenantToken": []}]
+
+
+def test_a_declaration_that_breaks_the_access_rules_is_refused() -> None:
+    from gateway.auth import Access
+    from gateway.openapi import Api
+
+    api = Api("x")
+    with pytest.raises(ValueError, match="viewer may only GET"):
+        api.post("/api/v1/tenants/{tenant}/x", dict, access=Access.READ)
+    with pytest.raises(ValueError, match="tenant-less change"):
+        api.put("/api/v1/x", dict, access=Access.WRITE)
+    with pytest.raises(ValueError, match="never public"):
+        api.get("/api/v1/tenants/{tenant}/x", dict, access=Access.PUBLIC)

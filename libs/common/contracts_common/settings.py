@@ -7,7 +7,9 @@ Each service builds only its own class, so a worker never needs `ADMIN_API_TOKEN
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr, field_validator
+from typing import Self
+
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -58,6 +60,20 @@ class GatewaySettings(IroncladAccessSettings):
     webhook_dedupe_days: float = Field(default=4.0, ge=3.0)
     # Ironclad accepts only https targets; a local run with the simulator may allow http.
     allow_http_webhook_target: bool = False
+    # Tenant tokens (JWTs Contracts AI signs for one user of one workspace): PEM public keys or a JWKS
+    # document, inline or as file paths (comma separated); several for rotation, chosen by `kid`.
+    # Unset: tenant tokens are refused and only ADMIN_API_TOKEN (the platform key) works.
+    tenant_token_public_keys: str | None = None
+    tenant_token_issuer: str | None = None
+    tenant_token_audience: str = "contracts-ai-ironclad"
+    # Clock skew allowed on exp, iat and nbf.
+    tenant_token_leeway_seconds: float = Field(default=30.0, ge=0, le=300)
+
+    @model_validator(mode="after")
+    def _issuer_with_keys(self) -> Self:
+        if (self.tenant_token_public_keys or "").strip() and not self.tenant_token_issuer:
+            raise ValueError("TENANT_TOKEN_ISSUER is required when TENANT_TOKEN_PUBLIC_KEYS is set")
+        return self
 
 
 class ImporterSettings(IroncladAccessSettings):

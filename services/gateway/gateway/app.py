@@ -9,10 +9,10 @@ import structlog
 from aiohttp import web
 
 from contracts_common.health import add_probe_routes
-from gateway.auth import admin_auth_middleware
+from gateway.auth import access_middleware, tenant_token_verifier
 from gateway.deps import DEPS, GatewayDeps
 from gateway.errors import Handler, error_middleware
-from gateway.openapi import all_apis, openapi_document
+from gateway.openapi import all_apis, all_operations, openapi_document, operation_table
 
 ADMIN_DIR = Path(__file__).parent / "admin" / "static"
 
@@ -35,7 +35,11 @@ def create_app(d: GatewayDeps) -> web.Application:
         middlewares=[
             context_middleware,
             error_middleware,
-            admin_auth_middleware(d.settings.admin_api_token.get_secret_value()),
+            access_middleware(
+                d.settings.admin_api_token.get_secret_value(),
+                tenant_token_verifier(d.settings),
+                operation_table(all_operations()),
+            ),
         ],
         client_max_size=d.settings.api_max_body_bytes,
     )

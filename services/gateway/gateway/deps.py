@@ -16,6 +16,7 @@ from contracts_common.storage.database import Database
 from contracts_common.storage.mappings import Mappings
 from contracts_common.storage.runs import Runs
 from contracts_common.storage.schema_cache import SchemaCache
+from contracts_common.storage.writebacks import Writebacks
 
 
 @dataclass
@@ -45,6 +46,10 @@ class GatewayDeps:
     @property
     def schemas(self) -> SchemaCache:
         return SchemaCache(self.db)
+
+    @property
+    def writebacks(self) -> Writebacks:
+        return Writebacks(self.db)
 
 
 DEPS = web.AppKey("deps", GatewayDeps)

@@ -91,9 +91,12 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except web.HTTPRequestEntityTooLarge:
         return error_response(413, "BODY_TOO_LARGE", "The request body is too large.")
     except web.HTTPException as exc:
-        if exc.status >= 400 and request.path.startswith("/api/"):
+        if exc.status >= 400 and request.path.startswith(("/api/", "/webhooks/")):
             code = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(exc.status, "HTTP_ERROR")
-            return error_response(exc.status, code, exc.reason or "request failed")
+            answer = error_response(exc.status, code, exc.reason or "request failed")
+            if "Allow" in exc.headers:  # 405: the methods the path does take (RFC 9110)
+                answer.headers["Allow"] = exc.headers["Allow"]
+            return answer
         raise
     except Exception:
         log.exception("unhandled_error", path=request.path, method=request.method)

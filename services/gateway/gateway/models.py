@@ -8,11 +8,29 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict, WithJsonSchema
 
 from contracts_common.mapping import FieldError, SourceField
 
 Timestamp = Annotated[str, Field(json_schema_extra={"format": "date-time"})]
+
+
+def _json_integer(value: Any) -> Any:
+    """3525.0 is the integer 3525 in JSON (and in JSON Schema); 3525.5, "3525" and true are not."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+# An integer in a JSON body as JSON Schema's "integer" means it: 3525.0 yes; "3525", true, 3525.5 no.
+JsonInteger = Annotated[int, BeforeValidator(_json_integer), Strict()]
+
+
+def integer_schema(minimum: int, maximum: int) -> WithJsonSchema:
+    """The document's schema of a bounded JsonInteger (`Annotated[JsonInteger, Ge(a), Le(b), here]`)."""
+    return WithJsonSchema({"type": "integer", "minimum": minimum, "maximum": maximum})
+
+
 RunStatusName = Literal["queued", "running", "succeeded", "partially_succeeded", "failed"]
 # Rules are kept as given (normalised) so each problem is answered with its rule's index; their
 # shape is the mapping's `MappingRule`, which the document names ({"x-model"} becomes its $ref).
@@ -55,6 +73,7 @@ class Connected(Body):
     granted_scopes: list[str]
     missing_scopes: list[str]
     automatic_sync_available: bool
+    reconnected: bool | None = Field(default=None, description="the workspace was connected before")
 
 
 class SyncProblem(Body):
@@ -127,6 +146,7 @@ class Disconnected(Body):
 class RunStarted(Body):
     run_id: str
     status: RunStatusName
+    max_contracts: int | None = Field(default=None, description="an import's limit, as asked")
     already_running: bool | None = Field(default=None, description="a reconciliation was already running")
 
 
@@ -329,6 +349,27 @@ class Writeback(Body):
 
 class Writebacks(Body):
     items: list[Writeback]
+
+
+# ---------------------------------------------------------------------------------------------- audit
+
+
+class AuditActorBody(Body):
+    kind: Literal["platform", "user"]
+    sub: str | None = Field(default=None, description="the user, for a tenant token")
+    role: Literal["admin", "viewer"] | None = None
+
+
+class AuditItem(Body):
+    at: Timestamp
+    actor: AuditActorBody
+    action: str = Field(description="e.g. connection.connected, mapping.changed, import.started")
+    details: dict[str, Any]
+
+
+class AuditPage(Body):
+    items: list[AuditItem]
+    next_cursor: str | None
 
 
 # ---------------------------------------------------------------------------------------------- probes

@@ -19,7 +19,7 @@ from aiohttp import web
 from pydantic import BaseModel, TypeAdapter
 
 from contracts_common.mapping import MappingRule, RuleError
-from gateway.auth import TENANT_PATTERN
+from gateway.auth import TENANT_PATTERN, Access, Audit
 from gateway.models import ErrorBody
 
 REF = "#/components/schemas/{model}"
@@ -30,7 +30,8 @@ ADMIN_ERRORS = (400, 401, 404, 409, 413, 415, 422, 502, 503)
 READ_ERRORS = (400, 401, 404)
 ERROR_DESCRIPTIONS = {
     400: "malformed request",
-    401: "missing or wrong admin token (or, for webhooks, signature)",
+    401: "missing or wrong platform key or tenant token (or, for webhooks, signature)",
+    403: "a tenant token of another workspace, a viewer's on a change, or a tenant token on a platform call",
     404: "no such resource",
     409: "conflicts with the current state",
     410: "gone",
@@ -79,8 +80,24 @@ class Operation:
     body_media: str = "application/json"
     query: type[BaseModel] | None = None
     errors: tuple[int, ...] = ADMIN_ERRORS
-    admin: bool = True
+    access: Access = Access.PLATFORM
+    audit: Audit | None = None
     headers: tuple[Header, ...] = ()
+
+
+def _check_access(method: str, path: str, access: Access, audit: Audit | None) -> None:
+    """The rules of tenant access, checked where an operation is declared (the gateway will not start
+    with a declaration that breaks them)."""
+    tenant_path = path.startswith("/api/v1/tenants/{tenant}/")
+    where = f"{method} {path}"
+    if access is Access.WRITE and not tenant_path:
+        raise ValueError(f"{where}: a tenant-less change is for the platform key only (Access.PLATFORM)")
+    if access is Access.READ and method != "GET":
+        raise ValueError(f"{where}: a viewer may only GET; declare Access.WRITE")
+    if access is Access.PUBLIC and path.startswith("/api/v1/") and path != "/api/v1/openapi.json":
+        raise ValueError(f"{where}: the admin API is never public")
+    if audit is not None and (method == "GET" or not tenant_path):
+        raise ValueError(f"{where}: only a tenant's changes are audited")
 
 
 @dataclass
@@ -117,14 +134,16 @@ class Api:
         body_media: str = "application/json",
         query: type[BaseModel] | None = None,
         errors: tuple[int, ...] = ADMIN_ERRORS,
-        admin: bool = True,
+        access: Access,
+        audit: Audit | None = None,
         headers: tuple[Header, ...] = (),
         route: bool = True,
     ) -> Callable[[Handler], Handler]:
         """Declare an operation answering `response` with `status` (and `also`, other statuses with
         their bodies). Its summary and description are the handler's docstring: first paragraph, rest.
         With `route=False` it is only documented (its route is added elsewhere, e.g. the probes every
-        service shares)."""
+        service shares). `access` says who may call it (gateway.auth), `audit` what it records."""
+        _check_access(method, path, access, audit)
 
         def register(handler: Handler) -> Handler:
             doc = inspect.cleandoc(handler.__doc__ or "")
@@ -142,7 +161,8 @@ class Api:
                     body_media=body_media,
                     query=query,
                     errors=errors,
-                    admin=admin,
+                    access=access,
+                    audit=audit,
                     headers=headers,
                 )
             )
@@ -189,6 +209,44 @@ def _named(schema: Any) -> Any:
     if isinstance(schema, list):
         return [_named(item) for item in schema]
     return schema
+
+
+SECURITY_SCHEMES = {
+    "platformKey": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "The platform key (ADMIN_API_TOKEN): Contracts AI's backend, every workspace.",
+    },
+    "tenantToken": {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
+        "description": "A tenant token: a JWT (RS256, ES256 or EdDSA) Contracts AI signs for one user of one "
+        "workspace, with iss, aud, sub, tenant, role (admin | viewer), iat and exp, living at most an hour. "
+        "It reaches its own workspace only; a viewer only reads (x-required-role of each operation).",
+    },
+}
+SECURITY: dict[Access, list[dict[str, list[str]]]] = {
+    Access.PUBLIC: [],
+    Access.PLATFORM: [{"platformKey": []}],
+    Access.READ: [{"platformKey": []}, {"tenantToken": []}],
+    Access.WRITE: [{"platformKey": []}, {"tenantToken": []}],
+}
+ACCESS_ERRORS: dict[Access, tuple[int, ...]] = {
+    Access.PUBLIC: (),
+    Access.PLATFORM: (401, 403),
+    Access.READ: (401, 403),
+    Access.WRITE: (401, 403),
+}
+
+
+def operation_table(operations: Iterable[Operation]) -> dict[tuple[str, str], Operation]:
+    """Every declared operation by (verb, path template): what the access middleware looks up."""
+    return {(op.method, op.path): op for op in operations}
+
+
+def all_operations() -> list[Operation]:
+    return [op for api in all_apis() for op in api.operations]
 
 
 def _path_parameters(path: str) -> list[dict[str, Any]]:
@@ -241,7 +299,8 @@ def _operation(op: Operation, schemas: _Schemas) -> dict[str, Any]:
         "tags": [op.tag],
         "summary": op.summary,
         "operationId": f"{op.method}_{re.sub(r'[^a-z0-9]+', '_', op.path.lower()).strip('_')}",
-        "security": [{"bearer": []}] if op.admin else [],
+        "security": SECURITY[op.access],
+        "x-required-role": op.access.role,
         "parameters": [
             *_path_parameters(op.path),
             *_query_parameters(op.query, schemas),
@@ -255,7 +314,7 @@ def _operation(op: Operation, schemas: _Schemas) -> dict[str, Any]:
             **{str(status): _response(status, shape, schemas) for status, shape in op.responses.items()},
             **{
                 str(status): _response(status, ErrorBody, schemas)
-                for status in op.errors
+                for status in sorted({*op.errors, *ACCESS_ERRORS[op.access]})
                 if status not in op.responses
             },
         },
@@ -287,7 +346,7 @@ def build_document(operations: Iterable[Operation]) -> dict[str, Any]:
         },
         "servers": [{"url": "/"}],
         "components": {
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "securitySchemes": SECURITY_SCHEMES,
             "schemas": dict(sorted(schemas.components.items())),
         },
         "paths": paths,
@@ -296,7 +355,7 @@ def build_document(operations: Iterable[Operation]) -> dict[str, Any]:
 
 def all_apis() -> list[Api]:
     """Every API module's operations, in the order the document lists them."""
-    from gateway.api import automatic_sync, connection, contracts, mapping, runs, schema, writeback
+    from gateway.api import audit, automatic_sync, connection, contracts, mapping, runs, schema, writeback
     from gateway.probes import api as probes
     from gateway.webhooks import receiver
 
@@ -308,6 +367,7 @@ def all_apis() -> list[Api]:
         schema.api,
         automatic_sync.api,
         writeback.api,
+        audit.api,
         receiver.api,
         probes,
     ]
@@ -315,4 +375,4 @@ def all_apis() -> list[Api]:
 
 @cache
 def openapi_document() -> dict[str, Any]:
-    return build_document(op for api in all_apis() for op in api.operations)
+    return build_document(all_operations())

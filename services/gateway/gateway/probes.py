@@ -7,6 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
+from gateway.auth import Access
 from gateway.models import Alive, Readiness
 from gateway.openapi import Api, Html, Text
 
@@ -24,6 +25,6 @@ for path, summary, answer, also in (
     ("/api/v1/openapi.json", "This document", dict[str, Any], {}),
     ("/admin/", "The admin page", Html, {}),
 ):
-    api.get(path, answer, also=also, summary=summary, errors=(), admin=False, route=False)(
+    api.get(path, answer, also=also, summary=summary, errors=(), access=Access.PUBLIC, route=False)(
         _documented_elsewhere
     )

@@ -21,6 +21,17 @@ def cluster(*args: str, timeout: float = 240) -> str:
     return done.stdout.strip()
 
 
+def drained(prefix: str) -> bool:
+    """Every queue of this world (`prefix.`) holds nothing: no message ready, none delivered and unacked.
+    The workers ack only after the work a message starts is done, so a drained world has no work left that
+    could still start: a test that asserts something did not happen decides it here, not after a sleep."""
+    out = cluster(
+        "ctl", "list_queues", "-q", "--no-table-headers", "name", "messages_ready", "messages_unacknowledged"
+    )
+    rows = [line.split() for line in out.splitlines() if line.startswith(prefix + ".")]
+    return bool(rows) and all(len(row) == 3 and row[1] == row[2] == "0" for row in rows)
+
+
 @pytest.fixture(scope="session")
 def cluster_url() -> str:
     cluster("start")

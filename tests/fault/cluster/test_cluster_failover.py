@@ -131,7 +131,13 @@ async def _two_gateways(procs: Workers) -> list[int]:
 
 
 async def test_one_event_delivered_to_both_gateways_at_once_is_one_piece_of_work(
-    api: AdminApi, procs: Workers, db: Mongo, sim: Any, simulator: Any, company: dict[str, Any]
+    api: AdminApi,
+    procs: Workers,
+    db: Mongo,
+    sim: Any,
+    simulator: Any,
+    company: dict[str, Any],
+    stack: Stack,
 ) -> None:
     from tests.integration.automatic_sync.webhook_support import envelope, post, signed
     from tests.support.services import wait_for
@@ -167,8 +173,13 @@ async def test_one_event_delivered_to_both_gateways_at_once_is_one_piece_of_work
         return runs if done and stored == len(records) else None
 
     runs = await wait_for(synced, timeout=60, what="every event synced")
-    await asyncio.sleep(2)  # a duplicate's work, were there one, would have started by now
+    # Decided on a drained world (every queue empty, nothing unacked), not after a sleep: a duplicate's
+    # work, were there one, has been done by then and counted below.
+    from tests.fault.cluster.conftest import drained
+
+    await wait_for(lambda: asyncio.to_thread(drained, stack.prefix), timeout=60, what="every queue drained")
     runs = [r async for r in db.db.runs.find({"tenant": TENANT, "kind": "webhook"})]
+    assert all(r["status"] not in ("queued", "running") for r in runs), runs
     # One record fetched per event: no event was worked on twice, whichever gateway took it.
     assert sum(r["fetched"] for r in runs) == len(records), [(r["fetched"], r["status"]) for r in runs]
 

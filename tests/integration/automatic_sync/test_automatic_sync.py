@@ -17,7 +17,7 @@ from tests.integration.automatic_sync.webhook_support import (
     webhook_metric,
 )
 from tests.support.api import AdminApi
-from tests.support.services import Stack, wait_for
+from tests.support.services import Stack, messages_handled, wait_for
 
 BASE = f"/api/v1/tenants/{TENANT}/ironclad"
 
@@ -316,11 +316,22 @@ async def test_twelve_deliveries_make_one_piece_of_work(
     body = envelope(cid, "record_contract_status_changed", {"recordID": record["id"]})
     event_id, _ = signed(simulator, cid, body)
     record_gets = simulator.companies[cid].stats.requests.get("GET /records/{id}", 0)
+    handed_off = webhook_metric("handed_off")
+    events = messages_handled("importer.events"), messages_handled("importer.events", "error")
     for _ in range(12):
         assert await post(http, hook_url(gateway), body, signed(simulator, cid, body, event_id)[1]) == 200
     runs = await wait_for(lambda: webhook_runs(api), what="a webhook run")
     run = await api.wait_run(TENANT, runs[0]["run_id"])
-    await asyncio.sleep(0.5)  # anything else would have started by now
+    # Decided, not waited out: one event left the gateway, and the importer has handled (acked, after its
+    # records were published) exactly that one, once: there is nothing left that could start more work.
+    assert webhook_metric("handed_off") - handed_off == 1
+
+    async def the_event_handled() -> bool:
+        return messages_handled("importer.events") - events[0] >= 1
+
+    await wait_for(the_event_handled, what="the event handled")
+    assert messages_handled("importer.events") - events[0] == 1
+    assert messages_handled("importer.events", "error") == events[1]
     assert len(await webhook_runs(api)) == 1
     assert (run["fetched"], run["created"], run["status"]) == (1, 1, "succeeded"), run
     assert simulator.companies[cid].stats.requests.get("GET /records/{id}", 0) - record_gets == 1

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from tests.support.api import AdminApi
+from tests.support.services import messages_handled, wait_for
 
 EMAIL = "admin@acme.example"
 
@@ -160,10 +160,15 @@ async def test_a_redelivered_batch_counts_its_document_failures_once(
             for r in records
         ]
         batch = FetchedBatch(tenant="acme", run_id=run["_id"], items=items)
+        handled = messages_handled("mapper.records")
         for _ in range(3):  # a delivery and two redeliveries of the same batch
             await broker.publish_with_retry(batch)
-        done = await api.wait_run("acme", run["_id"])
-        await asyncio.sleep(1.0)  # the redeliveries have been handled too
+        await api.wait_run("acme", run["_id"])
+
+        async def all_three_handled() -> bool:
+            return messages_handled("mapper.records") - handled >= 3
+
+        await wait_for(all_three_handled, what="the three deliveries handled")
         done = await api.run("acme", run["_id"])
     finally:
         await broker.close()

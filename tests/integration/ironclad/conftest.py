@@ -25,9 +25,11 @@ async def mongo_db() -> AsyncIterator[Any]:
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(MONGODB_URL, serverSelectionTimeoutMS=3000)
     try:
         await client.admin.command("ping")
-    except Exception as exc:  # pragma: no cover - environment without MongoDB
+    except Exception as exc:
         await client.close()
-        pytest.skip(f"MongoDB not reachable at {MONGODB_URL}: {exc}")
+        # A missing database is a broken test environment, not a reason to pass: fail as the root
+        # conftest does (scripts/ensure-services.sh starts one).
+        pytest.fail(f"MongoDB not reachable at {MONGODB_URL}: {exc}")
     name = f"test_ironclad_{uuid.uuid4().hex[:12]}"
     try:
         yield client[name]

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from contracts_common.messages import WritebackTask
 from contracts_common.messaging import Broker, Topology
 from tests.integration.writeback.conftest import TENANT, imported, sim_record, wait_operation
 from tests.support.api import AdminApi
-from tests.support.services import Stack
+from tests.support.services import Stack, messages_handled, wait_for
 
 FIELDS = {
     "title": "Globex Master Services Agreement",
@@ -147,9 +146,14 @@ async def test_redelivered_create_makes_one_record(
     assert again["status"] == "succeeded", again
     assert again["ironclad_record_id"] == op["ironclad_record_id"]
     assert again["attempts"] == 2
-    # 2. A plain redelivery of a settled operation does nothing.
+    # 2. A plain redelivery of a settled operation does nothing (judged once it has been handled).
+    handled = messages_handled("importer.writeback")
     await _republish(stack, task)
-    await asyncio.sleep(1.0)
+
+    async def redelivery_handled() -> bool:
+        return messages_handled("importer.writeback") - handled >= 1
+
+    await wait_for(redelivery_handled, what="the redelivery handled")
     settled = await wait_operation(api, operation_id)
     assert settled["attempts"] == 2
     assert settled["finished_at"] == again["finished_at"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 import pytest
@@ -376,7 +375,10 @@ def test_apply_is_deterministic_and_does_not_mutate(metadata: dict[str, Any]) ->
     assert json.dumps(rec, sort_keys=True) == before
 
 
-def test_ten_thousand_records_fifteen_rules_is_fast(metadata: dict[str, Any]) -> None:
+def test_ten_thousand_records_fifteen_rules_map_alike(metadata: dict[str, Any]) -> None:
+    """Fifteen suggested rules over 10,000 records: every record mapped, alike. How fast is measured by
+    bench/remap_bench.py (mapping throughput), not by a wall-clock bound here that a loaded CI machine
+    would break or a fast one would never test."""
     mapping = compile_mapping([s.rule for s in suggest_mapping(metadata)][:15])
     assert len(mapping.targets) == 15
     rec = record(
@@ -394,8 +396,6 @@ def test_ten_thousand_records_fifteen_rules_is_fast(metadata: dict[str, Any]) ->
         counterpartySigner=("string", "Jane"),
     )
     records = [rec] * 10_000
-    start = time.perf_counter()
-    for r in records:
-        mapping.apply(r)
-    elapsed = time.perf_counter() - start
-    assert elapsed < 2.0, elapsed
+    results = [mapping.apply(r) for r in records]
+    assert all(r == results[0] for r in results)
+    assert len(results[0].fields) >= 10, results[0]

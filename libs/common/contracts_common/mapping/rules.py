@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -11,10 +12,14 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from .compat import compatible, source_kind, target_coercer, transform_for
 from .convert import ConversionError, is_empty, sample_of
 from .sources import ATTRIBUTE_SOURCES, SourceField, property_id_of
-from .targets import BUILTIN_TARGET_FIELDS, TargetField
+from .targets import BUILTIN_TARGET_FIELDS, TARGET_NAME_PATTERN, TargetField
 from .transforms import UNKNOWN, AnyTransform, EnumMapTransform, Transform, chain_kinds
 
 __all__ = ["Mapping", "MappingRule", "RuleError", "RuleErrorCode", "validate_mapping"]
+
+
+# A record attribute, or a property written properties.<propertyId>.
+SOURCE_PATTERN = "^(?:" + "|".join(re.escape(a) for a in ATTRIBUTE_SOURCES) + r"|properties\..+)$"
 
 
 class MappingRule(BaseModel):
@@ -27,8 +32,10 @@ class MappingRule(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    source: str = Field(min_length=1, max_length=300)
-    target: str = Field(min_length=1, max_length=64)
+    # The patterns document what `validate_mapping` checks (INVALID_SOURCE, UNKNOWN_TARGET), which answers
+    # each problem with its rule's index and code; whether the field exists is checked there too.
+    source: str = Field(min_length=1, max_length=300, json_schema_extra={"pattern": SOURCE_PATTERN})
+    target: str = Field(min_length=1, max_length=64, json_schema_extra={"pattern": TARGET_NAME_PATTERN})
     transform: Transform | list[Transform] | None = None
     default: Any | None = None
 

@@ -33,15 +33,26 @@ class TargetType(StrEnum):
     ENUM = "enum"
 
 
+TARGET_NAME_PATTERN = r"^[a-z][a-z0-9]*(?:_[a-z0-9]+)*$"
+
+
 class TargetField(BaseModel):
     """One Contracts AI field. ``options`` (enum only, optional) restricts the values a field takes."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Options only on an enum (checked by `target_fields`), stated in the schema too.
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        json_schema_extra={
+            "if": {"properties": {"type": {"not": {"const": "enum"}}}, "required": ["type"]},
+            "then": {"properties": {"options": {"type": "null"}}},
+        },
+    )
 
-    name: str = Field(pattern=r"^[a-z][a-z0-9]*(?:_[a-z0-9]+)*$", max_length=64)
+    name: str = Field(pattern=TARGET_NAME_PATTERN, max_length=64)
     type: TargetType
     description: str = ""
-    custom: bool = False
+    custom: bool = Field(default=False, strict=True)
     options: tuple[str, ...] | None = None
 
 

@@ -5,6 +5,11 @@
   dlq replay QUEUE [--limit N] move dead-lettered messages back to QUEUE (confirmed publish, then ack)
   reconcile TENANT             start a reconciliation for a tenant now
   rotate-secrets               re-encrypt every stored client secret under the first key of SECRETS_KEY
+  mint-token --tenant T --role admin|viewer [--sub S] [--minutes N] [--keys DIR] [--url BASE]
+                               development only: a tenant token signed with DIR/tenant-token-private.pem
+                               (an ES256 key pair made there if missing; DIR defaults to .run), and with
+                               --url the admin page link /admin/#token=...; the gateway trusts it with
+                               TENANT_TOKEN_PUBLIC_KEYS=DIR/tenant-token-public.pem
 
 Reads the same settings as the services (AMQP_URL, MONGODB_URL, QUEUE_PREFIX, ...).
 """
@@ -14,7 +19,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import aio_pika
@@ -23,6 +32,7 @@ from contracts_common.commands import start_reconcile
 from contracts_common.messaging import QUEUE_SUFFIXES, Broker, Topology
 from contracts_common.settings import SharedSettings
 from contracts_common.storage.database import Database
+from contracts_common.tenant_tokens import TENANT_PATTERN, generate_key_pair, load_private_key, mint
 
 
 def _topology(settings: SharedSettings) -> Topology:
@@ -139,6 +149,46 @@ async def rotate_secrets(settings: SharedSettings) -> dict[str, int]:
     return {"rotated": rotated}
 
 
+LOCAL_ISSUER = "contracts-ai-local"
+
+
+def mint_token(
+    *, tenant: str, role: str, sub: str, minutes: int, keys: Path, url: str | None
+) -> dict[str, Any]:
+    """A development tenant token (the issuer and audience from TENANT_TOKEN_ISSUER / _AUDIENCE if set)."""
+    private_path, public_path = generate_key_pair(keys)
+    issuer = os.environ.get("TENANT_TOKEN_ISSUER") or LOCAL_ISSUER
+    audience = os.environ.get("TENANT_TOKEN_AUDIENCE") or "contracts-ai-ironclad"
+    if not TENANT_PATTERN.fullmatch(tenant):
+        raise SystemExit(f"the tenant id must match {TENANT_PATTERN.pattern}")
+    if role not in ("admin", "viewer"):
+        raise SystemExit("the role is admin or viewer")
+    now = int(time.time())
+    token = mint(
+        load_private_key(private_path),
+        issuer=issuer,
+        audience=audience,
+        tenant=tenant,
+        role=role,  # type: ignore[arg-type]
+        sub=sub,
+        lifetime_seconds=minutes * 60,
+        now=now,
+    )
+    out: dict[str, Any] = {
+        "token": token,
+        "tenant": tenant,
+        "role": role,
+        "sub": sub,
+        "issuer": issuer,
+        "audience": audience,
+        "expires_at": datetime.fromtimestamp(now + minutes * 60, UTC).isoformat(),
+        "public_key": str(public_path),
+    }
+    if url:
+        out["admin_url"] = f"{url.rstrip('/')}/admin/#token={token}"
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m contracts_common.ops",
@@ -154,7 +204,26 @@ def main(argv: list[str] | None = None) -> int:
     rec = sub.add_parser("reconcile")
     rec.add_argument("tenant")
     sub.add_parser("rotate-secrets")
+    minting = sub.add_parser("mint-token")
+    minting.add_argument("--tenant", required=True)
+    minting.add_argument("--role", choices=["admin", "viewer"], default="admin")
+    minting.add_argument("--sub", default="developer@localhost")
+    minting.add_argument("--minutes", type=int, choices=range(1, 61), default=60, metavar="1..60")
+    minting.add_argument("--keys", type=Path, default=Path(".run"))
+    minting.add_argument("--url", default=None, help="the gateway's base URL, to print the admin link")
     args = parser.parse_args(argv)
+    if args.command == "mint-token":
+        minted = mint_token(
+            tenant=args.tenant,
+            role=args.role,
+            sub=args.sub,
+            minutes=args.minutes,
+            keys=args.keys,
+            url=args.url,
+        )
+        json.dump(minted, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return 0
     settings = SharedSettings()
     result: Any
     if args.command == "queues":

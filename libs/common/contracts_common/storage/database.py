@@ -70,6 +70,8 @@ INDEXES: dict[str, list[IndexModel]] = {
         ),
         IndexModel([("tenant", ASCENDING), ("ironclad_record_id", ASCENDING)], name="tenant_record"),
     ],
+    # Who did what to a workspace, newest first by _id (storage.audit).
+    "audit": [IndexModel([("tenant", ASCENDING), ("_id", DESCENDING)], name="tenant_newest")],
     # Event ids claimed by the importer's webhook syncs (one piece of work per event id).
     "webhook_work": [IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0, name="expiry")],
     "rate_limits": [IndexModel([("expire_at", ASCENDING)], expireAfterSeconds=0, name="idle_expiry")],

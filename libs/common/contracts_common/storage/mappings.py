@@ -45,3 +45,9 @@ class Mappings:
         return [
             d async for d in self._db.custom_target_fields.find({"tenant": tenant}, {"_id": 0, "tenant": 0})
         ]
+
+    async def replace_custom_fields(self, tenant: str, fields: list[dict[str, Any]]) -> None:
+        """The tenant's custom target fields, all replaced by `fields`."""
+        await self._db.custom_target_fields.delete_many({"tenant": tenant})
+        if fields:
+            await self._db.custom_target_fields.insert_many([{"tenant": tenant, **f} for f in fields])

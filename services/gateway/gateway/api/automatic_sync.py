@@ -19,6 +19,7 @@ from contracts_common.ironclad import (
     missing_scopes,
 )
 from contracts_common.runtime import instance_name
+from contracts_common.storage.audit import AuditAction
 from contracts_common.storage.connections import ConnectionStatus
 from contracts_common.storage.leases import Leases
 from contracts_common.timeutil import iso, utcnow
@@ -30,6 +31,7 @@ from contracts_common.webhook_registration import (
     webhook_target,
 )
 from gateway.api.connection_guard import connected_client
+from gateway.auth import Access, Audit
 from gateway.deps import GatewayDeps, deps
 from gateway.errors import ApiError
 from gateway.models import AutomaticSyncDisabled, AutomaticSyncEnabled
@@ -90,7 +92,14 @@ class _TenantLease:
         await self._leases.release(self._tenant, LEASE_NAME)
 
 
-@api.post("/api/v1/tenants/{tenant}/ironclad/automatic-sync", AutomaticSyncEnabled)
+@api.post(
+    "/api/v1/tenants/{tenant}/ironclad/automatic-sync",
+    AutomaticSyncEnabled,
+    access=Access.WRITE,
+    audit=Audit(
+        AuditAction.AUTOMATIC_SYNC_ENABLED, answer=("webhook_ids", "events", "target_url", "adopted")
+    ),
+)
 async def enable(request: web.Request) -> web.Response:
     """Enable Automatic Sync: register our webhook in Ironclad.
 
@@ -158,7 +167,14 @@ async def enable(request: web.Request) -> web.Response:
     )
 
 
-@api.delete("/api/v1/tenants/{tenant}/ironclad/automatic-sync", AutomaticSyncDisabled)
+@api.delete(
+    "/api/v1/tenants/{tenant}/ironclad/automatic-sync",
+    AutomaticSyncDisabled,
+    access=Access.WRITE,
+    audit=Audit(
+        AuditAction.AUTOMATIC_SYNC_DISABLED, answer=("removed_webhook_ids", "webhooks_left_in_ironclad")
+    ),
+)
 async def disable(request: web.Request) -> web.Response:
     """Disable Automatic Sync, removing our webhooks from Ironclad."""
     d = deps(request)

@@ -27,9 +27,11 @@ from contracts_common.ironclad import (
     TokenCache,
     missing_scopes,
 )
+from contracts_common.storage.audit import AuditAction
 from contracts_common.storage.connections import ConnectionStatus, automatic_sync_available, public_connection
 from contracts_common.webhook_registration import remove_webhooks
 from gateway.api.schema import refresh_schema_and_suggest
+from gateway.auth import Access, Audit
 from gateway.deps import deps
 from gateway.errors import ApiError, parse_body
 from gateway.models import Connected, Connection, Disconnected, Scope
@@ -53,7 +55,10 @@ class ConnectRequest(BaseModel):
     client_secret: Annotated[SecretStr, Field(min_length=1, max_length=1024)]
     # The Ironclad user the calls act as (x-as-user-email), checked by the project's one email rule.
     user_email: Annotated[
-        str, StringConstraints(strip_whitespace=True, min_length=3, max_length=320), AfterValidator(_email)
+        str,
+        StringConstraints(strip_whitespace=True, min_length=3, max_length=320),
+        AfterValidator(_email),
+        Field(json_schema_extra={"format": "email"}),
     ]
     region: Literal["na1", "eu1", "demo"]
 
@@ -110,7 +115,7 @@ def connect_error(exc: Exception) -> ApiError:
     return ApiError(502, "IRONCLAD_ERROR", f"Ironclad refused the connection: {exc}", {"ironclad": str(exc)})
 
 
-@api.get("/api/v1/ironclad/scopes", list[Scope], errors=(401,))
+@api.get("/api/v1/ironclad/scopes", list[Scope], errors=(401,), access=Access.READ)
 async def list_scopes(_: web.Request) -> web.Response:
     """The Ironclad scopes we use, what each is for and whether it is required."""
     return respond(
@@ -138,7 +143,17 @@ async def _probe(client: IroncladClient) -> set[str]:
     return granted
 
 
-@api.put("/api/v1/tenants/{tenant}/ironclad/connection", Connected, body=ConnectRequest)
+@api.put(
+    "/api/v1/tenants/{tenant}/ironclad/connection",
+    Connected,
+    body=ConnectRequest,
+    access=Access.WRITE,
+    audit=Audit(
+        AuditAction.CONNECTED,
+        answer=("region", "user_email", "missing_scopes"),
+        choose=lambda answer: AuditAction.RECONNECTED if answer.get("reconnected") else AuditAction.CONNECTED,
+    ),
+)
 async def connect(request: web.Request) -> web.Response:
     """Connect (or reconnect) to Ironclad.
 
@@ -165,6 +180,7 @@ async def connect(request: web.Request) -> web.Response:
         log.info("connect_refused", error_type=type(exc).__name__)
         raise connect_error(exc) from exc
     missing = missing_scopes(granted)
+    previous = await d.connections.get(tenant)
     doc = await d.connections.save_connected(
         tenant,
         credentials,
@@ -183,18 +199,26 @@ async def connect(request: web.Request) -> web.Response:
             "granted_scopes": doc["granted_scopes"],
             "missing_scopes": missing,
             "automatic_sync_available": automatic_sync_available(granted),
+            "reconnected": previous is not None
+            and previous.get("status") != ConnectionStatus.DISCONNECTED.value,
         },
     )
 
 
-@api.get("/api/v1/tenants/{tenant}/ironclad/connection", Connection, errors=(400, 401))
+@api.get("/api/v1/tenants/{tenant}/ironclad/connection", Connection, errors=(400, 401), access=Access.READ)
 async def get_connection(request: web.Request) -> web.Response:
     """The connection, never the secret."""
     doc = await deps(request).connections.get(request.match_info["tenant"])
     return respond(Connection, public_connection(doc))
 
 
-@api.delete("/api/v1/tenants/{tenant}/ironclad/connection", Disconnected, errors=(400, 401, 503))
+@api.delete(
+    "/api/v1/tenants/{tenant}/ironclad/connection",
+    Disconnected,
+    errors=(400, 401, 503),
+    access=Access.WRITE,
+    audit=Audit(AuditAction.DISCONNECTED, answer=("already", "cancelled_runs", "webhooks_left_in_ironclad")),
+)
 async def disconnect(request: web.Request) -> web.Response:
     """Disconnect: webhooks removed where possible, credentials erased; contracts remain."""
     d = deps(request)

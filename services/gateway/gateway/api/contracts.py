@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Annotated
 from urllib.parse import quote
 
 from aiohttp import web
 from bson import ObjectId
 from bson.errors import InvalidId
 from gridfs.errors import NoFile
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from contracts_common.storage.contracts import public_contract
+from gateway.auth import Access
 from gateway.deps import deps
 from gateway.errors import ApiError, parse_query
 from gateway.models import Contract, Contracts
@@ -18,11 +20,16 @@ from gateway.openapi import READ_ERRORS, Api, Binary, respond
 
 api = Api("Contracts")
 
+# A contracts page's next_cursor: the id of the last contract it showed.
+CURSOR_PATTERN = r"^[0-9a-fA-F]{24}$"
+
 
 class ContractsQuery(BaseModel):
     model_config = ConfigDict(extra="ignore")
     limit: int = Field(default=50, ge=1, le=500)
-    cursor: str | None = Field(default=None, description="next_cursor of the previous page")
+    cursor: Annotated[str, StringConstraints(pattern=CURSOR_PATTERN)] | None = Field(
+        default=None, description="next_cursor of the previous page"
+    )
     q: str | None = Field(default=None, description="search in the name and Ironclad ids")
 
 
@@ -37,7 +44,13 @@ def attachment_disposition(filename: str) -> str:
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
-@api.get("/api/v1/tenants/{tenant}/contracts", Contracts, query=ContractsQuery, errors=(400, 401))
+@api.get(
+    "/api/v1/tenants/{tenant}/contracts",
+    Contracts,
+    query=ContractsQuery,
+    errors=(400, 401),
+    access=Access.READ,
+)
 async def list_contracts(request: web.Request) -> web.Response:
     """Imported contracts, newest first, a page at a time."""
     d = deps(request)
@@ -53,7 +66,11 @@ async def list_contracts(request: web.Request) -> web.Response:
 
 
 @api.get(
-    "/api/v1/tenants/{tenant}/contracts/{contract_id}", Contract, query=ContractQuery, errors=READ_ERRORS
+    "/api/v1/tenants/{tenant}/contracts/{contract_id}",
+    Contract,
+    query=ContractQuery,
+    errors=READ_ERRORS,
+    access=Access.READ,
 )
 async def get_contract(request: web.Request) -> web.Response:
     """One contract, by our id, the Ironclad record id or its IC-n id."""
@@ -65,7 +82,12 @@ async def get_contract(request: web.Request) -> web.Response:
     return respond(Contract, public_contract(doc, with_raw=query.raw))
 
 
-@api.get("/api/v1/tenants/{tenant}/contracts/{contract_id}/attachments/{key}", Binary, errors=READ_ERRORS)
+@api.get(
+    "/api/v1/tenants/{tenant}/contracts/{contract_id}/attachments/{key}",
+    Binary,
+    errors=READ_ERRORS,
+    access=Access.READ,
+)
 async def get_attachment(request: web.Request) -> web.StreamResponse:
     """A stored document's bytes, with its content type and sha256 (X-Content-SHA256)."""
     d = deps(request)

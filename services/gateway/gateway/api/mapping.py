@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from aiohttp import web
+from annotated_types import Ge, Le
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from contracts_common.commands import start_remap
@@ -21,10 +22,12 @@ from contracts_common.mapping import (
     validate_mapping,
 )
 from contracts_common.messaging import BrokerUnavailable
+from contracts_common.storage.audit import AuditAction
 from contracts_common.timeutil import iso
+from gateway.auth import Access, Audit
 from gateway.deps import GatewayDeps, deps
 from gateway.errors import ApiError, invalid_body, parse_body, read_json
-from gateway.models import ContractField, FieldMapping, Preview, Rules
+from gateway.models import ContractField, FieldMapping, JsonInteger, Preview, Rules, integer_schema
 from gateway.openapi import Api, respond
 
 api = Api("Field mapping")
@@ -36,11 +39,12 @@ class MappingBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     # Checked rule by rule after parsing, so every problem is answered with its rule's index.
     rules: Rules = Field(max_length=MAX_RULES)
-    version: int | None = None  # ignored on PUT: every PUT makes a new version
+    # Ignored on PUT: every PUT makes a new version.
+    version: Annotated[JsonInteger, Ge(0), Le(2**31), integer_schema(0, 2**31)] | None = None
 
 
 class PreviewBody(MappingBody):
-    sample_size: int = Field(default=5, ge=1, le=50)
+    sample_size: Annotated[JsonInteger, Ge(1), Le(50), integer_schema(1, 50)] = 5
     contract_ids: list[str] | None = Field(default=None, max_length=50)
 
 
@@ -58,20 +62,28 @@ async def tenant_targets(d: GatewayDeps, tenant: str) -> list[TargetField]:
     return target_fields(custom)
 
 
-@api.get("/api/v1/contract-fields", list[ContractField], errors=(401,))
+@api.get("/api/v1/contract-fields", list[ContractField], errors=(401,), access=Access.READ)
 async def contract_fields(_: web.Request) -> web.Response:
     """Contracts AI's target fields."""
     return respond(list[ContractField], [_field(f) for f in BUILTIN_TARGET_FIELDS])
 
 
-@api.get("/api/v1/tenants/{tenant}/contract-fields", list[ContractField], errors=(400, 401))
+@api.get(
+    "/api/v1/tenants/{tenant}/contract-fields", list[ContractField], errors=(400, 401), access=Access.READ
+)
 async def tenant_contract_fields(request: web.Request) -> web.Response:
     """Target fields including the tenant's custom ones."""
     targets = await tenant_targets(deps(request), request.match_info["tenant"])
     return respond(list[ContractField], [_field(f) for f in targets])
 
 
-@api.put("/api/v1/tenants/{tenant}/contract-fields/custom", list[ContractField], body=CustomFieldsBody)
+@api.put(
+    "/api/v1/tenants/{tenant}/contract-fields/custom",
+    list[ContractField],
+    body=CustomFieldsBody,
+    access=Access.WRITE,
+    audit=Audit(AuditAction.CUSTOM_FIELDS_CHANGED),
+)
 async def put_custom_fields(request: web.Request) -> web.Response:
     """Replace the tenant's custom target fields."""
     d = deps(request)
@@ -82,11 +94,7 @@ async def put_custom_fields(request: web.Request) -> web.Response:
         targets = target_fields(custom)
     except InvalidTargetFieldsError as exc:
         raise ApiError(422, "INVALID_CUSTOM_FIELDS", str(exc), {"problems": exc.problems}) from exc
-    await d.db.custom_target_fields.delete_many({"tenant": tenant})
-    if custom:
-        await d.db.custom_target_fields.insert_many(
-            [{"tenant": tenant, **f.model_dump(mode="json")} for f in custom]
-        )
+    await d.mappings.replace_custom_fields(tenant, [f.model_dump(mode="json") for f in custom])
     return respond(list[ContractField], [_field(f) for f in targets])
 
 
@@ -113,7 +121,7 @@ def _normalised(rules: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [r.model_dump(mode="json", exclude_none=True) for r in _parsed(rules)]
 
 
-@api.get("/api/v1/tenants/{tenant}/field-mapping", FieldMapping, errors=(400, 401))
+@api.get("/api/v1/tenants/{tenant}/field-mapping", FieldMapping, errors=(400, 401), access=Access.READ)
 async def get_mapping(request: web.Request) -> web.Response:
     """The current field mapping (version 0: the default until one is stored)."""
     doc = await deps(request).mappings.current(request.match_info["tenant"])
@@ -131,7 +139,13 @@ async def get_mapping(request: web.Request) -> web.Response:
     )
 
 
-@api.put("/api/v1/tenants/{tenant}/field-mapping", FieldMapping, body=MappingBody)
+@api.put(
+    "/api/v1/tenants/{tenant}/field-mapping",
+    FieldMapping,
+    body=MappingBody,
+    access=Access.WRITE,
+    audit=Audit(AuditAction.MAPPING_CHANGED, answer=("version", "remap_run_id")),
+)
 async def put_mapping(request: web.Request) -> web.Response:
     """Store a new mapping version and re-map the stored contracts with it.
 
@@ -162,7 +176,8 @@ async def put_mapping(request: web.Request) -> web.Response:
     )
 
 
-@api.post("/api/v1/tenants/{tenant}/field-mapping/preview", Preview, body=PreviewBody)
+# A preview changes nothing, but it is a POST: a viewer may only GET (the contract), so it needs an admin.
+@api.post("/api/v1/tenants/{tenant}/field-mapping/preview", Preview, body=PreviewBody, access=Access.WRITE)
 async def preview(request: web.Request) -> web.Response:
     """What a mapping would make of a few stored contracts, with per-field errors."""
     d = deps(request)

@@ -5,15 +5,18 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from aiohttp import web
+from annotated_types import Ge, Le
 from pydantic import BaseModel, ConfigDict, Field
 
 from contracts_common.commands import start_import, start_reconcile
 from contracts_common.messaging import BrokerUnavailable
+from contracts_common.storage.audit import AuditAction
 from contracts_common.storage.runs import public_run
 from gateway.api.connection_guard import require_connected
+from gateway.auth import Access, Audit
 from gateway.deps import deps
 from gateway.errors import ApiError, parse_body, parse_query, read_json
-from gateway.models import Run, Runs, RunStarted
+from gateway.models import JsonInteger, Run, Runs, RunStarted, integer_schema
 from gateway.openapi import READ_ERRORS, Api, respond
 
 api = Api("Runs")
@@ -27,7 +30,7 @@ class RunsQuery(BaseModel):
 
 class ImportRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    max_contracts: Annotated[int, Field(ge=1, le=10_000_000, strict=True)] | None = None
+    max_contracts: Annotated[JsonInteger, Ge(1), Le(10_000_000), integer_schema(1, 10_000_000)] | None = None
 
 
 def _broker_down(exc: Exception) -> ApiError:
@@ -40,6 +43,8 @@ def _broker_down(exc: Exception) -> ApiError:
     status=202,
     body=ImportRequest,
     body_required=False,
+    access=Access.WRITE,
+    audit=Audit(AuditAction.IMPORT_STARTED, answer=("run_id", "max_contracts")),
 )
 async def start_import_route(request: web.Request) -> web.Response:
     """Start an import (records and their documents), optionally up to max_contracts."""
@@ -51,10 +56,20 @@ async def start_import_route(request: web.Request) -> web.Response:
         run = await start_import(d.db, d.broker, tenant, body.max_contracts)
     except BrokerUnavailable as exc:
         raise _broker_down(exc) from exc
-    return respond(RunStarted, {"run_id": run["_id"], "status": run["status"]}, status=202)
+    return respond(
+        RunStarted,
+        {"run_id": run["_id"], "status": run["status"], "max_contracts": body.max_contracts},
+        status=202,
+    )
 
 
-@api.post("/api/v1/tenants/{tenant}/ironclad/reconcile", RunStarted, status=202)
+@api.post(
+    "/api/v1/tenants/{tenant}/ironclad/reconcile",
+    RunStarted,
+    status=202,
+    access=Access.WRITE,
+    audit=Audit(AuditAction.RECONCILE_STARTED, answer=("run_id", "already_running")),
+)
 async def start_reconcile_route(request: web.Request) -> web.Response:
     """Start a reconciliation now (full listing, repairs, deletions); one per tenant at a time."""
     d = deps(request)
@@ -77,7 +92,9 @@ async def start_reconcile_route(request: web.Request) -> web.Response:
     )
 
 
-@api.get("/api/v1/tenants/{tenant}/ironclad/runs", Runs, query=RunsQuery, errors=(400, 401))
+@api.get(
+    "/api/v1/tenants/{tenant}/ironclad/runs", Runs, query=RunsQuery, errors=(400, 401), access=Access.READ
+)
 async def list_runs(request: web.Request) -> web.Response:
     """Sync runs (import, webhook, reconcile, remap, delta), newest first, with their counters."""
     d = deps(request)
@@ -86,7 +103,7 @@ async def list_runs(request: web.Request) -> web.Response:
     return respond(Runs, {"items": [public_run(r) for r in runs]})
 
 
-@api.get("/api/v1/tenants/{tenant}/ironclad/runs/{run_id}", Run, errors=READ_ERRORS)
+@api.get("/api/v1/tenants/{tenant}/ironclad/runs/{run_id}", Run, errors=READ_ERRORS, access=Access.READ)
 async def get_run(request: web.Request) -> web.Response:
     """One run."""
     run = await deps(request).runs.get(request.match_info["tenant"], request.match_info["run_id"])

@@ -10,6 +10,7 @@ from contracts_common.ironclad import IroncladClient, IroncladError, OAuthError
 from contracts_common.mapping import source_fields, suggest_mapping
 from contracts_common.timeutil import iso
 from gateway.api.connection_guard import connected_client
+from gateway.auth import Access
 from gateway.deps import GatewayDeps, deps
 from gateway.errors import ApiError, parse_query
 from gateway.models import IroncladFields, Suggestions
@@ -37,7 +38,7 @@ async def refresh_schema_and_suggest(d: GatewayDeps, tenant: str, client: Ironcl
         await d.mappings.save(tenant, rules, suggested=True)
 
 
-@api.get("/api/v1/tenants/{tenant}/ironclad/fields", IroncladFields, query=FieldsQuery)
+@api.get("/api/v1/tenants/{tenant}/ironclad/fields", IroncladFields, query=FieldsQuery, access=Access.READ)
 async def ironclad_fields(request: web.Request) -> web.Response:
     """Ironclad's record types and properties (from /records/metadata, cached)."""
     d = deps(request)
@@ -66,7 +67,9 @@ async def ironclad_fields(request: web.Request) -> web.Response:
     )
 
 
-@api.get("/api/v1/tenants/{tenant}/field-mapping/suggestions", Suggestions, errors=(400, 401))
+@api.get(
+    "/api/v1/tenants/{tenant}/field-mapping/suggestions", Suggestions, errors=(400, 401), access=Access.READ
+)
 async def mapping_suggestions(request: web.Request) -> web.Response:
     """Rules suggested from the cached Ironclad schema, each with why (the admin page marks them)."""
     doc = await deps(request).schemas.get(request.match_info["tenant"])

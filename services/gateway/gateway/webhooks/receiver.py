@@ -36,7 +36,7 @@ from contracts_common.metrics import WEBHOOKS
 from contracts_common.storage.connections import ConnectionStatus
 from contracts_common.storage.database import Document
 from contracts_common.timeutil import utcnow
-from gateway.auth import TENANT_PATTERN
+from gateway.auth import TENANT_PATTERN, Access
 from gateway.deps import GatewayDeps, deps
 from gateway.errors import error_response
 from gateway.models import DeliveryAnswer, WebhookEnvelope
@@ -142,7 +142,7 @@ def _sync_on(connection: Document | None) -> bool:
     DeliveryAnswer,
     body=WebhookEnvelope,
     errors=(400, 401, 404, 410, 413, 503),
-    admin=False,
+    access=Access.PUBLIC,
     headers=(
         Header(EVENT_ID_HEADER, "the event's id, also signed"),
         Header(VERIFICATION_HEADER, "JSON {nonce, signAlgorithm, signature, encoding}"),
@@ -167,14 +167,8 @@ async def receive(request: web.Request) -> web.Response:
     if body is None:
         return _reject(413, "BODY_TOO_LARGE", "The delivery body is too large.", "rejected")
 
-    cache = receiver_of(request.app).connections
-    connection = await cache.get(tenant, d.connections.get)
-    if not _sync_on(connection):
-        # Ironclad disables a webhook answered with 410: the tenant is gone or Automatic Sync is off.
-        log.info("webhook_gone", tenant=tenant)
-        return _reject(410, "AUTOMATIC_SYNC_OFF", "Automatic Sync is off for this workspace.", "gone")
-    assert connection is not None
-
+    # Unsigned or malformed signature headers: 401 whatever the workspace's state (only a delivery that
+    # could be Ironclad's learns that Automatic Sync is off).
     event_id = request.headers.get(EVENT_ID_HEADER, "")
     if not EVENT_ID.fullmatch(event_id):
         return _reject(401, "INVALID_SIGNATURE", f"A valid {EVENT_ID_HEADER} header is required.", "rejected")
@@ -183,6 +177,14 @@ async def receive(request: web.Request) -> web.Response:
     except VerificationError as exc:
         log.info("webhook_rejected", tenant=tenant, reason=str(exc))
         return _reject(401, "INVALID_SIGNATURE", f"The webhook signature is invalid: {exc}.", "rejected")
+
+    cache = receiver_of(request.app).connections
+    connection = await cache.get(tenant, d.connections.get)
+    if not _sync_on(connection):
+        # Ironclad disables a webhook answered with 410: the tenant is gone or Automatic Sync is off.
+        log.info("webhook_gone", tenant=tenant)
+        return _reject(410, "AUTOMATIC_SYNC_OFF", "Automatic Sync is off for this workspace.", "gone")
+    assert connection is not None
 
     async def fetch_key() -> str:
         client = d.access.client_for(tenant, d.connections.credentials(connection))

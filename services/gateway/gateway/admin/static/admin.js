@@ -2,14 +2,31 @@
 // All data is put into the page with textContent / DOM nodes, never as HTML.
 
 const TOKEN_KEY = "contracts-ai-admin-token";
+const TENANT_TOKEN_KEY = "contracts-ai-tenant-token";
 const TENANT_KEY = "contracts-ai-admin-tenant";
 const TENANT_RE = /^[a-z0-9][a-z0-9-]{0,62}$/;
 const EMAIL_RE = /^[^@\s]+@[^@\s]+\.[^@\s]+$/;
 const TERMINAL = new Set(["succeeded", "partially_succeeded", "failed"]);
 const POLL_MS = 400;
 
+// A tenant token comes in the fragment (/admin/#token=…), which browsers never send to a server. It is
+// taken out of the address bar first thing, so it stays in no history entry, bookmark or shared screen.
+const LINK_TOKEN = takeTokenFromAddress();
+
+function takeTokenFromAddress() {
+  const params = new URLSearchParams(location.hash.slice(1));
+  const token = params.get("token");
+  if (!token) return null;
+  params.delete("token");
+  const rest = params.toString();
+  history.replaceState(null, "", `${location.pathname}${location.search}${rest ? `#${rest}` : ""}`);
+  return token;
+}
+
 const state = {
   token: null,
+  // Set when signed in with a tenant token: {sub, role, tenant, exp} as the token says (the gateway checks it).
+  session: null,
   tenant: "demo",
   connection: null,
   scopes: [],
@@ -130,8 +147,8 @@ async function api(method, path, body) {
     throw new ApiError(0, "NETWORK", "Could not reach the gateway. Check your network connection and that the gateway is running.", {});
   }
   if (response.status === 401) {
-    forgetToken("The admin token was not accepted. Enter it again.");
-    throw new ApiError(401, "UNAUTHORIZED", "The admin token was not accepted.", {});
+    authFailed();
+    throw new ApiError(401, "UNAUTHORIZED", "The token was not accepted.", {});
   }
   const type = response.headers.get("content-type") || "";
   const data = type.includes("json") ? await response.json().catch(() => null) : await response.text();
@@ -159,6 +176,74 @@ function errorNotice(err, lead) {
 }
 
 // ---------------------------------------------------------------- token and tenant
+
+const canChange = () => !state.session || state.session.role === "admin";
+
+function authFailed() {
+  if (state.session) {
+    endTenantSession("Your sign-in has expired or is no longer valid. Open this page again from Contracts AI.");
+  } else {
+    forgetToken("The admin token was not accepted. Enter it again.");
+  }
+}
+
+function tokenClaims(token) {
+  try {
+    const part = token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+    const json = decodeURIComponent([...atob(part)].map((c) => `%${c.charCodeAt(0).toString(16).padStart(2, "0")}`).join(""));
+    const claims = JSON.parse(json);
+    return claims && typeof claims === "object" ? claims : null;
+  } catch (exc) {
+    return null;
+  }
+}
+
+async function startTenantSession(token) {
+  const claims = tokenClaims(token);
+  document.body.classList.add("tenant-mode");
+  $("#tenant-form").hidden = true;
+  $("#token-section").hidden = true;
+  if (!claims || !TENANT_RE.test(String(claims.tenant || "")) || !["admin", "viewer"].includes(claims.role)) {
+    endTenantSession("This link holds no valid sign-in. Open this page again from Contracts AI.");
+    return;
+  }
+  state.session = { sub: String(claims.sub || ""), role: claims.role, tenant: claims.tenant, exp: claims.exp };
+  state.token = token;
+  state.tenant = claims.tenant;
+  document.body.classList.toggle("viewer", claims.role === "viewer");
+  try {
+    state.scopes = await api("GET", "/api/v1/ironclad/scopes");
+  } catch (err) {
+    if (err.status !== 401) endTenantSession(err.message);
+    return;
+  }
+  sessionStorage.setItem(TENANT_TOKEN_KEY, token);
+  const who = $("#signed-in");
+  clear(who).append(
+    "Signed in as ", h("strong", { id: "signed-in-user" }, state.session.sub), " · ",
+    h("span", { class: "role", id: "signed-in-role" }, claims.role === "admin" ? "Admin" : "Viewer (read only)"),
+    " · workspace ", h("code", { id: "signed-in-tenant" }, state.tenant));
+  who.hidden = false;
+  $("#forget-token").textContent = "Sign out";
+  $("#forget-token").hidden = false;
+  $("#session-ended").hidden = true;
+  $("#app").hidden = false;
+  resetTenantData();
+  await loadIronclad();
+  const wanted = location.hash.replace("#", "");
+  if (["ironclad", "mapping", "contracts"].includes(wanted)) selectTab(`tab-${wanted}`, false);
+}
+
+function endTenantSession(message) {
+  state.token = null;
+  sessionStorage.removeItem(TENANT_TOKEN_KEY);
+  stopTracking();
+  $("#app").hidden = true;
+  $("#signed-in").hidden = true;
+  $("#forget-token").hidden = true;
+  $("#session-ended-text").textContent = message;
+  $("#session-ended").hidden = false;
+}
 
 function forgetToken(message) {
   state.token = null;
@@ -273,7 +358,65 @@ function onTabKey(event) {
 // ---------------------------------------------------------------- Ironclad tab
 
 async function loadIronclad() {
-  await Promise.all([loadConnection(), loadRuns()]);
+  await Promise.all([loadConnection(), loadRuns(), loadAudit(true)]);
+}
+
+// --- audit trail
+
+const AUDIT_LABELS = {
+  "connection.connected": "Connected to Ironclad",
+  "connection.reconnected": "Reconnected to Ironclad",
+  "connection.disconnected": "Disconnected Ironclad",
+  "automatic_sync.enabled": "Enabled Automatic Sync",
+  "automatic_sync.disabled": "Disabled Automatic Sync",
+  "mapping.changed": "Changed the field mapping",
+  "mapping.custom_fields_changed": "Changed the custom fields",
+  "import.started": "Started an import",
+  "reconcile.started": "Started a reconciliation",
+  "writeback.create_record": "Wrote back: created a record",
+  "writeback.update_record": "Wrote back: updated a record",
+  "writeback.upload_document": "Wrote back: uploaded a document",
+  "notifications.changed": "Changed the notification settings",
+};
+
+const audit = { items: [], cursor: null };
+
+async function loadAudit(reset) {
+  const params = new URLSearchParams({ limit: "20" });
+  if (!reset && audit.cursor) params.set("cursor", audit.cursor);
+  let page;
+  try {
+    page = await api("GET", `${tenantPath()}/audit?${params}`);
+  } catch (err) {
+    if (err.status === 401) return;
+    clear($("#audit-table tbody")).append(h("tr", {}, h("td", { colspan: 4 }, errorNotice(err, "Could not load the activity."))));
+    return;
+  }
+  audit.items = reset ? page.items : audit.items.concat(page.items);
+  audit.cursor = page.next_cursor;
+  renderAudit();
+}
+
+function auditDetails(details) {
+  return Object.entries(details || {})
+    .map(([k, v]) => `${k.replace(/_/g, " ")}: ${Array.isArray(v) ? v.join(", ") || "none" : typeof v === "object" ? JSON.stringify(v) : String(v)}`)
+    .join(" · ");
+}
+
+function renderAudit() {
+  const body = clear($("#audit-table tbody"));
+  if (!audit.items.length) body.append(h("tr", {}, h("td", { colspan: 4, class: "hint" }, "Nothing recorded yet.")));
+  for (const item of audit.items) {
+    const who = item.actor.kind === "platform"
+      ? "Contracts AI (platform)"
+      : `${item.actor.sub || "?"} (${item.actor.role || "?"})`;
+    body.append(h("tr", { "data-action": item.action },
+      h("td", {}, fmtTime(item.at)),
+      h("td", {}, who),
+      h("td", {}, AUDIT_LABELS[item.action] || item.action),
+      h("td", { class: "details" }, auditDetails(item.details))));
+  }
+  $("#audit-more").hidden = !audit.cursor;
 }
 
 async function loadConnection() {
@@ -332,6 +475,9 @@ function renderConnection() {
   renderScopes();
   renderSync();
   renderImportAvailability();
+  // The change that led here (connect, sync, import, disconnect) is in the trail now.
+  if (state.loaded.audit) loadAudit(true);
+  state.loaded.audit = true;
 }
 
 function renderScopes() {
@@ -537,6 +683,7 @@ async function onImport(event) {
     const answer = await api("POST", `${tenantPath()}/ironclad/imports`, body);
     toast("Import started.");
     trackRun(answer.run_id);
+    loadAudit(true);
     loadRuns();
   } catch (err) {
     if (err.status === 401) return;
@@ -958,7 +1105,7 @@ function renderRules() {
         })),
       h("td", {},
         h("button", {
-          type: "button", class: "btn btn-small", "aria-label": `Remove rule ${n}`,
+          type: "button", class: "btn btn-small", "aria-label": `Remove rule ${n}`, "data-change": "",
           onclick: () => {
             state.rows.splice(index, 1);
             state.ruleErrors = new Map();
@@ -968,6 +1115,9 @@ function renderRules() {
           },
         }, "Remove")),
     ));
+    if (!canChange()) {
+      for (const control of body.querySelectorAll(`tr[data-index="${index}"] select, tr[data-index="${index}"] input, tr[data-index="${index}"] textarea`)) control.disabled = true;
+    }
     body.append(h("tr", { class: "rule-errors" },
       h("td", { colspan: 8, id: errId },
         errors.length ? h("ul", { class: "rule-error-list", "data-role": "rule-errors" }, errors.map((m) => h("li", {}, m))) : null)));
@@ -1140,6 +1290,7 @@ async function onSave() {
     result.append(notice("ok", h("p", { id: "mapping-saved" }, `Mapping saved as version ${answer.version}.`,
       answer.remap_run_id ? " Imported contracts are being re-mapped in the background." : "")));
     state.loaded.contracts = false;
+    loadAudit(true);
   } catch (err) {
     if (err.status === 401) return;
     const problems = serverRuleProblems(err);
@@ -1246,7 +1397,7 @@ async function openDocument(contractId, attachment) {
     );
     if (response.status === 401) {
       if (popup) popup.close();
-      forgetToken("The admin token was not accepted. Enter it again.");
+      authFailed();
       return;
     }
     if (!response.ok) throw new Error(`the gateway answered ${response.status}`);
@@ -1272,7 +1423,7 @@ function init() {
   state.tenant = initialTenant();
   $("#tenant-input").value = state.tenant;
   $("#tenant-form").addEventListener("submit", onTenantSubmit);
-  $("#forget-token").addEventListener("click", () => forgetToken(""));
+  $("#forget-token").addEventListener("click", () => (state.session ? endTenantSession("You are signed out.") : forgetToken("")));
   $("#token-form").addEventListener("submit", (event) => {
     event.preventDefault();
     const value = $("#token-input").value.trim();
@@ -1313,7 +1464,14 @@ function init() {
     loadContracts(true);
   });
   $("#contracts-more").addEventListener("click", () => loadContracts(false));
+  $("#refresh-audit").addEventListener("click", () => loadAudit(true));
+  $("#audit-more").addEventListener("click", () => loadAudit(false));
 
+  const tenantToken = LINK_TOKEN || sessionStorage.getItem(TENANT_TOKEN_KEY);
+  if (tenantToken) {
+    startTenantSession(tenantToken);
+    return;
+  }
   const token = sessionStorage.getItem(TOKEN_KEY);
   if (token) startWithToken(token);
   else forgetToken("");

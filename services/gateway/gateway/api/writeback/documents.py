@@ -12,7 +12,9 @@ from urllib.parse import unquote
 from aiohttp import BodyPartReader, web
 from pydantic import BaseModel, ConfigDict, Field
 
+from contracts_common.storage.audit import AuditAction
 from contracts_common.storage.database import Document
+from contracts_common.storage.writebacks import WritebackRequest
 from contracts_common.writeback import (
     attachment_exists,
     attachment_keys,
@@ -27,7 +29,9 @@ from gateway.api.writeback.operations import (
     api,
     checked_contract,
     queue,
+    writeback_audit,
 )
+from gateway.auth import Access
 from gateway.deps import GatewayDeps, deps
 from gateway.errors import ApiError
 from gateway.models import WritebackQueued
@@ -116,6 +120,8 @@ async def _store_file(
     body=UploadForm,
     body_media="multipart/form-data",
     errors=WRITE_ERRORS,
+    access=Access.WRITE,
+    audit=writeback_audit(AuditAction.WRITEBACK_UPLOAD_DOCUMENT),
 )
 async def upload_document(request: web.Request) -> web.Response:
     """Upload a processed document to the linked Ironclad record (multipart/form-data).
@@ -159,13 +165,13 @@ async def upload_document(request: web.Request) -> web.Response:
         if stored is not None:
             await d.db.documents.delete(stored["file_id"])
         raise
-    request_doc = {
-        "attachment_key": form["attachment_key"],
-        "document_id": str(stored["file_id"]),
-        "filename": stored["filename"],
-        "size": stored["size"],
-        "sha256": stored["sha256"],
-    }
+    request_doc = WritebackRequest(
+        attachment_key=form["attachment_key"],
+        document_id=str(stored["file_id"]),
+        filename=stored["filename"],
+        size=stored["size"],
+        sha256=stored["sha256"],
+    )
     return await queue(d, tenant, "upload_document", contract, request_doc, form.get("operation_id") or None)
 
 

@@ -7,6 +7,8 @@ from typing import Annotated, Any
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from contracts_common.storage.audit import AuditAction
+from contracts_common.storage.writebacks import WritebackRequest
 from contracts_common.writeback import (
     contract_already_linked,
     contract_not_linked,
@@ -21,7 +23,9 @@ from gateway.api.writeback.operations import (
     checked_contract,
     queue,
     replay,
+    writeback_audit,
 )
+from gateway.auth import Access
 from gateway.deps import deps
 from gateway.errors import parse_body
 from gateway.models import WritebackQueued
@@ -43,7 +47,15 @@ class UpdateRecordRequest(BaseModel):
     operation_id: OperationId | None = None
 
 
-@api.post(BASE + "/create-record", WritebackQueued, status=202, body=CreateRecordRequest, errors=WRITE_ERRORS)
+@api.post(
+    BASE + "/create-record",
+    WritebackQueued,
+    status=202,
+    body=CreateRecordRequest,
+    errors=WRITE_ERRORS,
+    access=Access.WRITE,
+    audit=writeback_audit(AuditAction.WRITEBACK_CREATE_RECORD),
+)
 async def create_record(request: web.Request) -> web.Response:
     """Create an Ironclad record from a contract (POST /records) and link the contract.
 
@@ -67,7 +79,7 @@ async def create_record(request: web.Request) -> web.Response:
         tenant,
         "create_record",
         contract,
-        {"record_type": body.record_type, "name": body.name, "fields": body.fields},
+        WritebackRequest(record_type=body.record_type, name=body.name, fields=body.fields),
         body.operation_id,
     )
 
@@ -79,6 +91,8 @@ async def create_record(request: web.Request) -> web.Response:
     body=UpdateRecordRequest,
     body_required=False,
     errors=WRITE_ERRORS,
+    access=Access.WRITE,
+    audit=writeback_audit(AuditAction.WRITEBACK_UPDATE_RECORD),
 )
 async def update_record(request: web.Request) -> web.Response:
     """Update the Ironclad record's metadata from mapped fields (PATCH add/removeProperties).
@@ -95,4 +109,6 @@ async def update_record(request: web.Request) -> web.Response:
         return answer
     if linked_record_id(contract) is None:
         raise contract_not_linked("use writeback/create-record first")
-    return await queue(d, tenant, "update_record", contract, {"fields": body.fields}, body.operation_id)
+    return await queue(
+        d, tenant, "update_record", contract, WritebackRequest(fields=body.fields), body.operation_id
+    )
