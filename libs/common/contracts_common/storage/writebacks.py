@@ -53,6 +53,8 @@ class WritebackOperation(BaseModel):
     finished_at: datetime | None = None
     # Set just before POST /records is sent, so a retry after a crash looks before creating twice.
     create_sent_at: datetime | None = None
+    # A document write-back: the upload was sent (a retry then looks for it before uploading again).
+    uploaded: bool | None = None
     last_error: str | None = None
     error: dict[str, Any] | None = None
     result: dict[str, Any] | None = None

@@ -5,8 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import structlog
-from pymongo import ReturnDocument
-from pymongo.errors import DuplicateKeyError
 
 from contracts_common.ironclad import (
     IroncladAuthError,
@@ -25,7 +23,7 @@ from contracts_common.ironclad_access import IroncladAccess, Lane, NotConnected
 from contracts_common.messages import WritebackTask
 from contracts_common.messaging import Delivery
 from contracts_common.storage.database import Database, Document
-from contracts_common.timeutil import utcnow
+from contracts_common.storage.writebacks import WritebackOperation, WritebackRequest
 from contracts_common.writeback import ACTIONS, WritebackProblem, scope_missing
 from importer.writeback.context import WriteContext, failed
 from importer.writeback.documents import upload_document
@@ -122,54 +120,31 @@ class WritebackHandlers:
 
     async def _claim(self, task: WritebackTask) -> Document | None:
         """The operation, now `running` with one more attempt; None when it is already settled."""
-        now = utcnow()
-        try:
-            await self._ctx.db.writebacks.insert_one(
-                {
-                    "_id": f"{task.tenant}:{task.operation_id}",
-                    "tenant": task.tenant,
-                    "operation_id": task.operation_id,
-                    "action": task.action,
-                    "contract_id": task.contract_id,
-                    "status": "queued",
-                    "request": {
-                        "record_type": task.record_type,
-                        "attachment_key": task.attachment_key,
-                        "document_id": task.document_id,
-                    },
-                    "attempts": 0,
-                    "created_at": now,
-                    "updated_at": now,
-                }
+        # The gateway stores the operation before it publishes the task (the usual case); one that is
+        # missing (stored by an older gateway, or erased meanwhile) is stored here first.
+        await self._ctx.writebacks.add(
+            WritebackOperation.queued(
+                task.tenant,
+                task.operation_id,
+                task.action,
+                task.contract_id,
+                WritebackRequest(
+                    record_type=task.record_type,
+                    attachment_key=task.attachment_key,
+                    document_id=task.document_id,
+                ),
             )
-        except DuplicateKeyError:
-            pass  # the gateway stored it (the usual case)
-        doc: Document | None = await self._ctx.db.writebacks.find_one_and_update(
-            {"tenant": task.tenant, "operation_id": task.operation_id, "status": {"$nin": list(TERMINAL)}},
-            {
-                "$set": {"status": "running", "updated_at": now},
-                "$min": {"started_at": now},
-                "$inc": {"attempts": 1},
-            },
-            return_document=ReturnDocument.AFTER,
         )
-        return doc
+        claimed = await self._ctx.writebacks.claim(task.tenant, task.operation_id)
+        return None if claimed is None else claimed.document()
 
     async def _note(self, task: WritebackTask, error: str) -> None:
         await self._ctx.set(task, {"last_error": error})
 
     async def _succeed(self, task: WritebackTask, result: dict[str, Any]) -> None:
-        values: dict[str, Any] = {
-            "status": "succeeded",
-            "result": result,
-            "error": None,
-            "finished_at": utcnow(),
-        }
-        if result.get("ironclad_record_id"):
-            values["ironclad_record_id"] = result["ironclad_record_id"]
-        await self._ctx.set(task, values)
+        await self._ctx.writebacks.succeed(task.tenant, task.operation_id, result)
         log.info("writeback_succeeded", operation_id=task.operation_id, action=task.action)
 
     async def _fail(self, task: WritebackTask, exc: WritebackProblem) -> None:
-        await self._ctx.set(task, {"status": "failed", "error": exc.error(), "finished_at": utcnow()})
+        await self._ctx.writebacks.fail(task.tenant, task.operation_id, exc.error())
         log.warning("writeback_failed", operation_id=task.operation_id, action=task.action, code=exc.code)

@@ -21,7 +21,7 @@ from contracts_common.storage.contracts import Contracts, ContractWrite
 from contracts_common.storage.database import Database, Document
 from contracts_common.storage.mappings import Mappings
 from contracts_common.storage.schema_cache import SchemaCache
-from contracts_common.timeutil import utcnow
+from contracts_common.storage.writebacks import Writebacks
 from contracts_common.writeback import WritebackProblem
 
 log = structlog.get_logger(__name__)
@@ -46,16 +46,12 @@ class WriteContext:
         self.contracts = Contracts(db)
         self.mappings = Mappings(db)
         self.schemas = SchemaCache(db)
+        self.writebacks = Writebacks(db)
         # The mapper's own compilation (lenient, with the tenant's custom fields), read fresh each time.
         self.current_mapping = MappingCache(self.mappings, ttl_seconds=0)
 
     async def set(self, task: WritebackTask, values: dict[str, Any], unset: tuple[str, ...] = ()) -> None:
-        update: dict[str, Any] = {"$set": {**values, "updated_at": utcnow()}}
-        if unset:
-            update["$unset"] = dict.fromkeys(unset, "")
-        await self.db.writebacks.update_one(
-            {"tenant": task.tenant, "operation_id": task.operation_id}, update
-        )
+        await self.writebacks.update(task.tenant, task.operation_id, values, unset)
 
     async def metadata(self, tenant: str, client: IroncladClient) -> dict[str, Any]:
         """The tenant's `/records/metadata` as cached at connect; fetched (and cached) when missing."""

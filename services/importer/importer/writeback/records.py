@@ -7,7 +7,6 @@ from datetime import timedelta
 from typing import Any
 
 import structlog
-from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from contracts_common.ironclad import (
@@ -96,16 +95,10 @@ async def _create_once(
     ctx: WriteContext, client: IroncladClient, task: WritebackTask, op: Document, body: dict[str, Any]
 ) -> dict[str, Any]:
     """`POST /records` at most once per operation, the new id stored before anything else."""
-    key = {"tenant": task.tenant, "operation_id": task.operation_id}
-    marked = await ctx.db.writebacks.find_one_and_update(
-        {**key, "create_sent_at": {"$exists": False}},
-        {"$set": {"create_sent_at": utcnow()}},
-        return_document=ReturnDocument.AFTER,
-    )
-    if marked is None:
+    if not await ctx.writebacks.mark_create_sent(task.tenant, task.operation_id):
         # A previous attempt sent POST /records and stopped before it knew the outcome.
-        current = await ctx.db.writebacks.find_one(key)
-        sent_at = current.get("create_sent_at") if current else None
+        current = await ctx.writebacks.get(task.tenant, task.operation_id)
+        sent_at = current.create_sent_at if current else None
         found = await _find_created(client, body, sent_at)
         if found is not None:
             await ctx.set(task, {"ironclad_record_id": found["id"]})
