@@ -150,9 +150,10 @@ async def test_listings_are_timestamped_and_one_company_can_hang(sim, company):
     other = await sim.company()
     await sim.control.reset_stats()
     before = await sim.control.clock()
-    assert (await company.api.get("/records", params={"lastUpdated": "2026-01-01T00:00:00.000Z"})).status == 200
+    since = "2026-01-01T00:00:00.000Z"
+    assert (await company.api.get("/records", params={"lastUpdated": since})).status == 200
     listing = (await sim.control.company_stats(company.company_id))["listings"][0]
-    assert listing["lastUpdated"] == "2026-01-01T00:00:00.000Z"
+    assert listing["lastUpdated"] == since
     assert before["epoch"] - 0.01 <= parse_iso(str(listing["at"])) <= (await sim.control.clock())["epoch"]
     fault = await sim.control.add_fault(
         r"^/public/api/v1/", delay_ms=400, times=-1, company_id=company.company_id
