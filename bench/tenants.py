@@ -283,7 +283,7 @@ async def noisy_neighbour(plan: Plan, limits: bool) -> dict[str, Any]:
     async with simulator() as sim, aiohttp.ClientSession() as session:
         ctl = SimulatorControl(sim.url, session)
         await ctl.set_config(rate_limits_enabled=limits, latency_ms=0, latency_jitter_ms=0)
-        log(f"A ({label}): seeding {plan.backfill_records} + {1 + 2 * plan.reps} x {plan.small_records}")
+        log(f"A ({label}): seeding {plan.backfill_records} + {2 * plan.reps} x {plan.small_records}")
         big = await new_company(ctl, plan.backfill_records, seed=1)
         # Identical small companies (same seed), one fresh tenant per measured import.
         smalls = [await new_company(ctl, plan.small_records, seed=7) for _ in range(2 * plan.reps)]
