@@ -37,9 +37,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
+import json
 import random
 import re
 import statistics
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
@@ -106,7 +108,7 @@ FULL = Plan(
     tenants=1_000,
     interval=60,
     latency_ms=250,
-    window=240,
+    window=180,
     edit_tenants=60,
     edits_per_tenant=6,
     edit_spacing=10,
@@ -114,7 +116,7 @@ FULL = Plan(
     connect_concurrency=8,
     connect_cap=240,
     hang=60,
-    hang_wait=120,
+    hang_wait=60,
 )
 QUICK = Plan(
     backfill_records=3_000,
@@ -124,18 +126,18 @@ QUICK = Plan(
     latency_on_ms=50,
     jitter_on_ms=150,
     backfill_cap=60,
-    tenants=200,
+    tenants=100,
     interval=20,
     latency_ms=250,
-    window=100,
+    window=80,
     edit_tenants=20,
     edits_per_tenant=3,
     edit_spacing=5,
-    miss_after=90,
+    miss_after=60,
     connect_concurrency=8,
     connect_cap=90,
-    hang=60,
-    hang_wait=45,
+    hang=20,
+    hang_wait=20,
 )
 
 
@@ -340,8 +342,8 @@ async def noisy_neighbour(plan: Plan, limits: bool) -> dict[str, Any]:
         "latency_ms": [latency, latency + jitter],
         "small_import_alone": alone,
         "small_import_beside": beside,
-        "small_import_alone_median_s": statistics.median(alone_s),
-        "small_import_beside_median_s": statistics.median(beside_s),
+        "small_import_alone_median_s": round(statistics.median(alone_s), 3),
+        "small_import_beside_median_s": round(statistics.median(beside_s), 3),
         "small_import_beside_max_s": max(beside_s),
         "small_import_ratio": ratio(statistics.median(beside_s), statistics.median(alone_s)),
         "webhook_alone": changes_alone,
@@ -470,6 +472,7 @@ async def edits_without_webhook(
         maker.cancel()
         await client.close()
     found = [t for t in took if t != float("inf")]
+    p50, p99 = pct(took, 50), pct(took, 99)
     return {
         "tenants": len(targets),
         "edits": len(took),
@@ -477,9 +480,12 @@ async def edits_without_webhook(
         "missed": len(took) - len(found),
         "missed_after_s": plan.miss_after,
         "tenants_that_missed_one": len(missed_tenants),
-        # Missed edits count as the longest: percentiles over all edits.
-        "p50_s": pct(took, 50),
-        "p99_s": pct(took, 99),
+        # Percentiles over all edits, a missed one counting as the longest: when a percentile falls on a
+        # missed edit it is given as `missed_after_s` and flagged as a lower bound.
+        "p50_s": plan.miss_after if p50 == float("inf") else p50,
+        "p50_is_lower_bound": p50 == float("inf"),
+        "p99_s": plan.miss_after if p99 == float("inf") else p99,
+        "p99_is_lower_bound": p99 == float("inf"),
         "max_found_s": round(max(found), 1) if found else None,
         "poll_resolution_s": 1.0,
     }
@@ -581,6 +587,8 @@ async def many_tenants(plan: Plan) -> dict[str, Any]:
                     "open_gaps_longer_than_interval": len(open_),
                     "open_gap_max_s": round(max(open_), 1) if open_ else None,
                     "gap_p99_over_interval": ratio(pct(closed + open_, 99), plan.interval),
+                    # An open gap at least as long as the p99: the true p99 is that or more.
+                    "gap_p99_is_lower_bound": bool(open_) and max(open_) >= (pct(closed + open_, 99) or 0),
                     "tenants_without_a_pass_in_window": sum(1 for n in in_window.values() if n == 0),
                     "passes_per_tenant_per_minute": round(sum(in_window.values()) / len(ev1) / minutes, 3),
                     "ironclad_requests_per_quiet_tenant_per_minute": round(
@@ -657,14 +665,14 @@ async def on_fresh_server(step: Callable[[], Awaitable[dict[str, Any]]]) -> dict
 
 
 async def tenants_bench(
-    quick: bool, *, huge: bool = False, scenarios: str = "abc", tenants: int | None = None
+    quick: bool, *, huge: bool = False, scenarios: str = "abc", overrides: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     """The scenarios asked for, each on a fresh database server; a failed one is reported, not raised."""
     plan = QUICK if quick else FULL
     if huge:
         plan = Plan(**{**asdict(plan), "backfill_records": 50_000, "backfill_cap": 900})
-    if tenants:
-        plan = Plan(**{**asdict(plan), "tenants": tenants})
+    if overrides:
+        plan = Plan(**{**asdict(plan), **overrides})
     started = time.monotonic()
     data: dict[str, Any] = {"benchmark": "tenants", "quick": quick, "plan": asdict(plan)}
     steps: list[tuple[str, Callable[[], Awaitable[dict[str, Any]]]]] = []
@@ -737,7 +745,7 @@ def summary_rows(data: dict[str, Any]) -> list[tuple[str, str, Any, str]]:
                 (
                     where,
                     "gap between incremental passes p50 / p99 / max (s)",
-                    f"{g['p50']} / {g['p99']} / {g['max']}",
+                    f"{g['p50']} / {'>= ' if b.get('gap_p99_is_lower_bound') else ''}{g['p99']} / {g['max']}",
                     f"p99 = {b['gap_p99_over_interval']} x interval (target <= 1.2); {g['n']} gaps in"
                     f" {b['window_seconds']} s, {b['open_gaps_longer_than_interval']} of them still open"
                     f" at the end (lower bounds); {b['tenants_without_a_pass_in_window']} tenants"
@@ -753,7 +761,8 @@ def summary_rows(data: dict[str, Any]) -> list[tuple[str, str, Any, str]]:
                     where,
                     "Ironclad requests per quiet tenant per minute",
                     b["ironclad_requests_per_quiet_tenant_per_minute"],
-                    "target: a pass a minute, <= 2 requests",
+                    f"target at this interval: {60 / b['delta_sync_interval_seconds']:.2f} passes a minute,"
+                    " about 1 request each (R22 at 60 s: <= 2 requests a minute)",
                 ),
                 (
                     where,
@@ -769,7 +778,8 @@ def summary_rows(data: dict[str, Any]) -> list[tuple[str, str, Any, str]]:
                 (
                     where,
                     "edit with no webhook -> MongoDB p50 / p99 (s)",
-                    f"{e['p50_s']} / {e['p99_s']}",
+                    f"{'>= ' if e.get('p50_is_lower_bound') else ''}{e['p50_s']} /"
+                    f" {'>= ' if e.get('p99_is_lower_bound') else ''}{e['p99_s']}",
                     f"{e['edits']} edits of {e['tenants']} tenants, {e['missed']} missed after"
                     f" {e['missed_after_s']:.0f} s ({e['tenants_that_missed_one']} tenants missed one);"
                     " target p99 <= 120 s",
@@ -791,27 +801,63 @@ def summary_rows(data: dict[str, Any]) -> list[tuple[str, str, Any, str]]:
     return rows
 
 
+def markdown(data: dict[str, Any], command: str) -> str:
+    """The result table as Markdown (bench/results/tenants.md), with the plan it ran."""
+    lines = [
+        f"# Many tenants ({'quick' if data['quick'] else 'full'})",
+        "",
+        f"`{command}`, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())},"
+        f" {data['wall_seconds'] / 60:.1f} min."
+        " How each figure is measured: the docstring of bench/tenants.py.",
+        "",
+        "| Scenario | Metric | Value | Notes |",
+        "|---|---|---|---|",
+    ]
+    lines += [
+        f"| {where} | {metric} | {value} | {note} |" for where, metric, value, note in summary_rows(data)
+    ]
+    lines += ["", "Plan:", "", "```", json.dumps(data["plan"], indent=1), "```", ""]
+    return "\n".join(lines)
+
+
 def cli() -> None:
     p = argparse.ArgumentParser(
         prog="python -m bench.tenants",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--quick", action="store_true", help="200 tenants, 20 s interval, shorter windows")
+    p.add_argument("--quick", action="store_true", help="100 tenants, 20 s interval, shorter windows")
     p.add_argument("--huge", action="store_true", help="A backfills 50,000 records (long; not in the report)")
     p.add_argument("--scenarios", default="abc", help="any of a, b, c (b and c share one world)")
     p.add_argument("--tenants", type=int, default=None, help="override N of scenario B")
+    p.add_argument("--interval", type=float, default=None, help="override DELTA_SYNC_INTERVAL_SECONDS of B")
+    p.add_argument("--window", type=float, default=None, help="override B's measured seconds")
     p.add_argument("--budget", type=float, default=3600.0, help="seconds before the benchmark gives up")
     args = p.parse_args()
 
     async def bounded_run() -> dict[str, Any]:
         return await asyncio.wait_for(
-            tenants_bench(args.quick, huge=args.huge, scenarios=args.scenarios.lower(), tenants=args.tenants),
+            tenants_bench(
+                args.quick,
+                huge=args.huge,
+                scenarios=args.scenarios.lower(),
+                overrides={
+                    k: v
+                    for k, v in (
+                        ("tenants", args.tenants),
+                        ("interval", args.interval),
+                        ("window", args.window),
+                    )
+                    if v is not None
+                },
+            ),
             args.budget,
         )
 
     data = asyncio.run(bounded_run())
     path = save_json("tenants.json", data)
+    command = "python -m bench.tenants " + " ".join(sys.argv[1:])
+    (path.parent / "tenants.md").write_text(markdown(data, command.strip()))
     for row in summary_rows(data):
         print(" | ".join(str(x) for x in row))
     log(f"wrote {path}")
