@@ -640,6 +640,9 @@ async def many_tenants(plan: Plan) -> dict[str, Any]:
             others = {t: ts for t, ts in ev_c.items() if t != hung}
             late_c, overdue_c = lateness_in(others, start, c1, plan.interval)
             worst = late_c + overdue_c
+            # The longest time in which no other tenant's pass started: a walk that waits on the hung tenant.
+            starts = sorted(x for ts in others.values() for x in ts[1:] if start - 5 <= x <= c1)
+            stall = max((b - a for a, b in itertools.pairwise([start, *starts, c1])), default=None)
             out["hanging_tenant"] = {
                 "hang_seconds": plan.hang,
                 "hung_tenant_visited": t_hit is not None,
@@ -650,11 +653,16 @@ async def many_tenants(plan: Plan) -> dict[str, Any]:
                 "overdue_at_end": len(overdue_c),
                 "max_lateness_s": round(max(worst), 1) if worst else None,
                 "turns_late_over_5s": sum(1 for x in worst if x > 5),
+                "longest_time_without_another_tenants_pass_s": round(stall, 1) if stall else None,
                 "baseline_max_lateness_no_hang_s": out["lateness_no_hang_s"]["max"],
                 "hung_tenant_passes": [round(x - start, 1) for x in ev_c.get(hung, []) if x >= t_fault - 1],
             }
             log(f"C: {out['hanging_tenant']}")
             out["edits_finished_after_window_s"] = round(t_edits_done - w1, 1)
+            # Raw material for another look: each tenant's anchor and pass starts, seconds from w0.
+            out["hung_tenant"] = hung
+            out["hang_started_s"] = round(start - w0, 2)
+            out["events_s"] = {t: [round(x - w0, 2) for x in ts] for t, ts in ev_c.items()}
     return out
 
 
@@ -794,7 +802,8 @@ def summary_rows(data: dict[str, Any]) -> list[tuple[str, str, Any, str]]:
                     "other tenants' max lateness vs due time (s)",
                     h["max_lateness_s"],
                     f"{h['turns_late_over_5s']} turns late by > 5 s (target 0); without the hang, max"
-                    f" {h['baseline_max_lateness_no_hang_s']} s; hung tenant visited:"
+                    f" {h['baseline_max_lateness_no_hang_s']} s; no other tenant's pass for"
+                    f" {h.get('longest_time_without_another_tenants_pass_s')} s; hung tenant visited:"
                     f" {h['hung_tenant_visited']} after {h['waited_for_first_request_s']} s",
                 )
             )
