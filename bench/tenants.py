@@ -81,7 +81,8 @@ class Plan:
     changes: int  # webhook changes alone and beside the backfill, each
     latency_on_ms: float  # limits-on variant: latency + uniform [0, jitter]
     jitter_on_ms: float
-    backfill_cap: float  # seconds to await A's import (limiter off) for round trips per record
+    # Seconds to await A's import (limiter off) for its round trips per record; 0: not awaited, not counted.
+    backfill_cap: float
     # B. many tenants
     tenants: int
     interval: float  # DELTA_SYNC_INTERVAL_SECONDS
@@ -315,7 +316,7 @@ async def noisy_neighbour(plan: Plan, limits: bool) -> dict[str, Any]:
                 "fetched_when_measurements_ended": big_after.get("fetched"),
                 "running_throughout": big_after["status"] not in TERMINAL,
             }
-            if not limits:
+            if not limits and plan.backfill_cap > 0:
                 while (
                     big_after["status"] not in TERMINAL and time.monotonic() - t_backfill < plan.backfill_cap
                 ):
@@ -680,7 +681,9 @@ async def tenants_bench(
     """The scenarios asked for, each on a fresh database server; a failed one is reported, not raised."""
     plan = QUICK if quick else FULL
     if huge:
-        plan = Plan(**{**asdict(plan), "backfill_records": 50_000, "backfill_cap": 900})
+        # The small tenants' measurements take the backfill's first minute or two; 50,000 records with
+        # documents are not awaited (about 10 GB into the test server), so no round trips per record.
+        plan = Plan(**{**asdict(plan), "backfill_records": 50_000, "backfill_cap": 0})
     if overrides:
         plan = Plan(**{**asdict(plan), **overrides})
     started = time.monotonic()
