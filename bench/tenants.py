@@ -366,10 +366,11 @@ async def noisy_neighbour(plan: Plan, limits: bool) -> dict[str, Any]:
 # -- B. many tenants, C. a hanging tenant -------------------------------------------------------------
 
 
-def passes_of(listings: list[dict[str, Any]], join: float) -> list[float]:
-    """Start times of a company's passes: its listings' arrival times, those less than `join` s after the
-    previous one belonging to the same pass (a pass with changes lists several windows)."""
-    times = sorted(epoch(str(q["at"])) for q in listings if q.get("at"))
+def passes_of(listings: list[dict[str, Any]], join: float, after: float) -> list[float]:
+    """Start times of a company's passes: its listings' arrival times after `after` (connecting lists one
+    record to prove the credentials), those less than `join` s after the previous one belonging to the same
+    pass (a pass with changes lists several windows)."""
+    times = sorted(at for q in listings if q.get("at") and (at := epoch(str(q["at"]))) > after)
     starts: list[float] = []
     last = float("-inf")
     for at in times:
@@ -563,7 +564,10 @@ async def many_tenants(plan: Plan) -> dict[str, Any]:
 
             def events(stats: dict[str, Any]) -> dict[str, list[float]]:
                 return {
-                    tenant_of[cid]: [connected_at[tenant_of[cid]], *passes_of(s["listings"], join)]
+                    tenant_of[cid]: [
+                        connected_at[tenant_of[cid]],
+                        *passes_of(s["listings"], join, connected_at[tenant_of[cid]]),
+                    ]
                     for cid, s in stats["companies"].items()
                     if cid in tenant_of
                 }
@@ -616,17 +620,25 @@ async def many_tenants(plan: Plan) -> dict[str, Any]:
                 f"{out['edits_without_webhook']}"
             )
 
-            # C. one tenant's Ironclad hangs: whose turn is next (oldest last pass), not an edited one.
+            # C. one tenant's Ironclad hangs, one that is not edited and whose turn comes soon. Today's
+            # scheduler walks the tenants in the order they connected: take the 5th after the one whose pass
+            # started last. A scheduler that keeps the interval visits any tenant within one, so the wait
+            # for its first request is at least an interval.
             ev_now = events(await ctl.stats())
-            candidates = [t for t in ev_now if t not in set(sample)]
-            hung = min(candidates, key=lambda t: ev_now[t][-1])
+            order = [t for t in tenants if t in ev_now]
+            latest = max(order, key=lambda t: ev_now[t][-1] if len(ev_now[t]) > 1 else float("-inf"))
+            hung = next(
+                t
+                for k in range(5, len(order) + 5)
+                if (t := order[(order.index(latest) + k) % len(order)]) not in set(sample)
+            )
             fault = await ctl.add_fault(
                 API_PATH, delay_ms=plan.hang * 1000, times=-1, company_id=cid_of[hung]
             )
             t_fault = time.time()
             log(f"C: {hung}'s Ironclad hangs ({plan.hang:.0f} s from its first request)")
             t_hit: float | None = None
-            while time.time() - t_fault < plan.hang_wait:
+            while time.time() - t_fault < max(plan.hang_wait, plan.interval + 15):
                 if any(f["fault_id"] == fault and f["hits"] for f in await ctl.list_faults()):
                     t_hit = time.time()
                     break
