@@ -650,7 +650,7 @@ async def many_tenants(plan: Plan) -> dict[str, Any]:
             start = t_hit if t_hit is not None else t_fault
             await asyncio.sleep(max(0.0, start + plan.hang - time.time()))
             await ctl.delete_fault(fault)
-            # Turns due during the hang or just after it: by now each should have started (ticks are 5 s).
+            # Turns due during the hang or just after it: by now each should have started (ticks <= 5 s).
             c1 = start + plan.hang + 15
             await asyncio.sleep(max(0.0, c1 - time.time()))
             ev_c = events(await ctl.stats())
