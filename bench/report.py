@@ -2,8 +2,9 @@
 
 Runs, one after another, each bounding its own duration:
   import vs naive baseline, rate-budget use under Ironclad's real limits with 200 ms latency, the webhook
-  receiver and freshness benchmark (`bench/webhooks`, when present), re-map, importer scaling 1 → 2 → 4
-  processes with 200 ms latency, and peak memory per service while importing 50,000 records;
+  receiver and freshness benchmark (`bench/webhooks`, when present), many tenants (`bench/tenants`: a noisy
+  neighbour's backfill, 1,000 tenants' incremental passes, a hanging tenant), re-map, importer scaling
+  1 → 2 → 4 processes with 200 ms latency, and peak memory per service while importing 50,000 records;
 then writes bench/results/REPORT.md (machine, versions, every number) and PNG plots into bench/results/.
 Full mode aims at ~25 minutes, --quick at ~5.
 """
@@ -37,6 +38,8 @@ from bench.common import (
 )
 from bench.import_bench import naive_baseline, pipeline_import, real_limits_window
 from bench.remap_bench import remap
+from bench.tenants import summary_rows as tenants_rows
+from bench.tenants import tenants_bench
 from tests.support.services import REPO
 
 
@@ -52,6 +55,7 @@ class Plan:
     webhooks_timeout: float
     run_cap: float
     scaling_cap: float
+    tenants_cap: float  # bench/tenants: noisy neighbour (limiter off, on), many tenants, a hanging tenant
 
 
 FULL = Plan(
@@ -66,6 +70,7 @@ FULL = Plan(
     webhooks_timeout=240,
     run_cap=400,
     scaling_cap=300,
+    tenants_cap=1200,
 )
 QUICK = Plan(
     records=1_000,
@@ -78,6 +83,7 @@ QUICK = Plan(
     webhooks_timeout=75,
     run_cap=120,
     scaling_cap=120,
+    tenants_cap=600,
 )
 
 
@@ -477,6 +483,7 @@ def markdown(data: dict[str, Any], made: list[str]) -> str:
             (wh.get("stdout_tail") or "") + (wh.get("stderr_tail") or ""),
             "```",
         ]
+    lines += tenants_section(data)
     if made:
         lines += ["", "## Plots", ""] + [f"![{name}]({name})" for name in made]
     lines += [
@@ -508,6 +515,35 @@ def markdown(data: dict[str, Any], made: list[str]) -> str:
     ]
     lines += [f"- {c}" for c in data.get("caveats", [])]
     return "\n".join(lines) + "\n"
+
+
+def tenants_section(data: dict[str, Any]) -> list[str]:
+    """Many tenants, one system (`bench/tenants`, issue 21): a table of its rows."""
+    lines = ["", "## Many tenants (`bench/tenants`)", ""]
+    ten = data.get("tenants")
+    if not ten:
+        return [*lines, "Not run (see the caveats)."]
+    plan = ten["plan"]
+    mode = " --quick" if ten["quick"] else ""
+    lines += [
+        f"`python -m bench.tenants{mode}` in {ten['wall_seconds'] / 60:.1f} min."
+        f" A: a {plan['backfill_records']:,}-record backfill (20 % with documents) beside"
+        f" {plan['small_records']}-record imports ({plan['reps']} alone, {plan['reps']} beside,"
+        f" each a fresh tenant) and {plan['changes']} webhook changes alone and beside."
+        f" B: {plan['tenants']:,} tenants planned, Automatic Sync on, one importer,"
+        f" Ironclad {plan['latency_ms']:.0f} ms, DELTA_SYNC_INTERVAL_SECONDS={plan['interval']:.0f}"
+        f" (SCHEDULER_TICK_SECONDS={plan.get('tick', 5):.3g}),"
+        f" {plan['window']:.0f} s measured, {plan['edit_tenants']} tenants x"
+        f" {plan['edits_per_tenant']} edits without a webhook."
+        f" C: one tenant's Ironclad hangs {plan['hang']:.0f} s."
+        " How each is measured: the docstring of bench/tenants.py.",
+        "",
+        "| Scenario | Metric | Value | Notes |",
+        "|---|---|---|---|",
+    ]
+    for where, metric, value, note in tenants_rows(ten):
+        lines.append(f"| {where} | {metric} | {_fmt(value)} | {note} |")
+    return lines
 
 
 def _flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
@@ -548,6 +584,20 @@ def caveats(data: dict[str, Any]) -> list[str]:
             " look-ups) costs more database round trips than a bare update_one, and on a slow,"
             " single-machine database that cost is not hidden by concurrency."
         )
+    if ten := data.get("tenants"):
+        out.append(
+            "Many tenants: gaps and lateness come from the simulator's log of each company's"
+            " `GET /records` (arrival time, after the simulated latency); a tenant's connection time is"
+            " its first anchor. Gaps still open at the end of the window count as lower bounds, so with"
+            " few passes in the window the true p99 is higher than shown. Edits without a webhook are"
+            " polled once a second."
+        )
+        if (b := ten.get("many_tenants")) and b.get("tenants_connected", 0) < b.get("tenants_planned", 0):
+            out.append(
+                f"Many tenants: only {b['tenants_connected']:,} of {b['tenants_planned']:,} tenants were"
+                f" connected within the cap of {ten['plan']['connect_cap']:.0f} s; the rest were not"
+                " measured."
+            )
     if (mem := data.get("memory")) and str(mem.get("status")).startswith("timeout"):
         out.append(
             f"The memory run was capped at {data['plan']['memory_cap']:.0f} s: peaks are over the first"
@@ -603,6 +653,13 @@ async def run(quick: bool) -> dict[str, Any]:
             data.setdefault("failures", {})[name] = f"{type(exc).__name__ or 'timeout'}: {exc}"
     if not skip("webhooks"):
         data["webhooks"] = await asyncio.to_thread(webhooks_bench, quick, plan.webhooks_timeout)
+    if not skip("tenants"):
+        try:
+            # Each of its scenarios runs on a fresh database server of its own (bench/tenants.py).
+            data["tenants"] = await asyncio.wait_for(tenants_bench(quick), plan.tenants_cap)
+        except Exception as exc:
+            log(f"tenants failed: {type(exc).__name__}: {exc}")
+            data.setdefault("failures", {})["tenants"] = f"{type(exc).__name__ or 'timeout'}: {exc}"
     scaling = []
     for n in (1, 2, 4):
         if skip(f"scaling x{n}"):

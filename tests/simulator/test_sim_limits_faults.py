@@ -141,3 +141,30 @@ async def test_reset_restores_initial_state(sim, company):
     assert cfg["allow_http_targets"] is True  # the state's initial config, not library defaults
     r = await company.api.get("/records")
     assert r.status == 401
+
+
+async def test_listings_are_timestamped_and_one_company_can_hang(sim, company):
+    """bench/tenants times each company's passes by `listings[].at` and hangs one company with a fault."""
+    from ironclad_simulator.clock import parse_iso
+
+    other = await sim.company()
+    await sim.control.reset_stats()
+    before = await sim.control.clock()
+    since = "2026-01-01T00:00:00.000Z"
+    assert (await company.api.get("/records", params={"lastUpdated": since})).status == 200
+    listing = (await sim.control.company_stats(company.company_id))["listings"][0]
+    assert listing["lastUpdated"] == since
+    assert before["epoch"] - 0.01 <= parse_iso(str(listing["at"])) <= (await sim.control.clock())["epoch"]
+    fault = await sim.control.add_fault(
+        r"^/public/api/v1/", delay_ms=400, times=-1, company_id=company.company_id
+    )
+    started = time.monotonic()
+    assert (await other.api.get("/records")).status == 200
+    assert time.monotonic() - started < 0.3  # the other company answers at once
+    started = time.monotonic()
+    assert (await company.api.get("/records")).status == 200
+    assert time.monotonic() - started >= 0.39  # this one hangs, then answers
+    await sim.control.delete_fault(fault)
+    started = time.monotonic()
+    assert (await company.api.get("/records")).status == 200
+    assert time.monotonic() - started < 0.3
