@@ -17,7 +17,7 @@ A. Noisy neighbour (R25), once with our rate limiter off (`RATE_LIMIT_ENABLED=fa
    database round trips per record (`contracts_mongodb_commands_total` of importer and mapper).
 B. Many tenants (R22, R26): N companies (2 records each, a month old), each connected through the admin API
    with Automatic Sync on; one importer; Ironclad latency 250 ms; `DELTA_SYNC_INTERVAL_SECONDS` as given
-   (60 s; quick 20 s, with `SCHEDULER_TICK_SECONDS` compressed alike from production's 5 s).
+   (60 s; quick 20 s, with `SCHEDULER_TICK_SECONDS` compressed alike from production's default).
    For several intervals: every tenant's incremental passes from the simulator's request log (a pass = the
    `GET /records` listings of one company less than a few seconds apart; the tenant's connection time is the
    first anchor, since its first pass is due one interval after it), the gaps between them (open gaps still
@@ -65,6 +65,7 @@ from bench.common import (
     services,
     simulator,
 )
+from contracts_common.settings import ImporterSettings
 from tests.support.api import TERMINAL
 
 T = TypeVar("T")
@@ -87,7 +88,7 @@ class Plan:
     # B. many tenants
     tenants: int
     interval: float  # DELTA_SYNC_INTERVAL_SECONDS
-    tick: float  # SCHEDULER_TICK_SECONDS: production's 5 s, compressed by the same factor as the interval
+    tick: float  # SCHEDULER_TICK_SECONDS: production's default, compressed by the same factor as the interval
     latency_ms: float
     window: float  # measured seconds after every tenant is connected
     edit_tenants: int
@@ -101,6 +102,10 @@ class Plan:
     hang_wait: float  # how long to wait for the hanging tenant's first request
 
 
+# The importer's default tick (what production runs), from its settings.
+PRODUCTION_TICK: float = ImporterSettings.model_fields["scheduler_tick_seconds"].default
+
+
 FULL = Plan(
     backfill_records=3_000,
     small_records=20,
@@ -111,7 +116,7 @@ FULL = Plan(
     backfill_cap=120,
     tenants=1_000,
     interval=60,
-    tick=5,
+    tick=PRODUCTION_TICK,
     latency_ms=250,
     window=180,
     edit_tenants=60,
@@ -133,7 +138,7 @@ QUICK = Plan(
     backfill_cap=60,
     tenants=100,
     interval=20,
-    tick=5 * 20 / 60,
+    tick=PRODUCTION_TICK * 20 / 60,
     latency_ms=250,
     window=80,
     edit_tenants=20,
@@ -650,7 +655,7 @@ async def many_tenants(plan: Plan) -> dict[str, Any]:
             start = t_hit if t_hit is not None else t_fault
             await asyncio.sleep(max(0.0, start + plan.hang - time.time()))
             await ctl.delete_fault(fault)
-            # Turns due during the hang or just after it: by now each should have started (ticks <= 5 s).
+            # Turns due during the hang or just after it: by now each should have started.
             c1 = start + plan.hang + 15
             await asyncio.sleep(max(0.0, c1 - time.time()))
             ev_c = events(await ctl.stats())
@@ -701,8 +706,11 @@ async def tenants_bench(
         # documents are not awaited (about 10 GB into the test server), so no round trips per record.
         plan = Plan(**{**asdict(plan), "backfill_records": 50_000, "backfill_cap": 0})
     if overrides:
-        if "interval" in overrides:  # the tick compressed alike, never above production's 5 s
-            overrides = {"tick": min(5.0, 5 * overrides["interval"] / 60), **overrides}
+        if "interval" in overrides:  # the tick compressed alike, never above production's
+            overrides = {
+                "tick": min(PRODUCTION_TICK, PRODUCTION_TICK * overrides["interval"] / 60),
+                **overrides,
+            }
         plan = Plan(**{**asdict(plan), **overrides})
     started = time.monotonic()
     data: dict[str, Any] = {"benchmark": "tenants", "quick": quick, "plan": asdict(plan)}
