@@ -116,7 +116,7 @@ def build_publisher(runtime: Runtime, settings: ImporterSettings) -> RecordPubli
     # One tenant's requests in flight: what a batch's document downloads or a closing pass's reads may
     # use at once (the lanes' slots bound them again, across tenants).
     return RecordPublisher(
-        documents=DocumentStore(runtime.db),
+        documents=DocumentStore(runtime.db, writes_per_tenant=settings.document_writes_per_tenant),
         broker=runtime.broker,
         concurrency=settings.ironclad_tenant_concurrency,
     )

@@ -16,6 +16,7 @@ import structlog
 from bson import Binary, ObjectId
 from pymongo.errors import DuplicateKeyError
 
+from contracts_common.fairness import TenantCap
 from contracts_common.ironclad import IroncladClient, IroncladError
 from contracts_common.messages import DocumentFailure, StoredDocument
 from contracts_common.metrics import DOCUMENTS
@@ -48,8 +49,13 @@ class DocumentResult:
 
 
 class DocumentStore:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, writes_per_tenant: int) -> None:
         self._db = db
+        # GridFS writes are most of an import's database work: one tenant's backfill writing many
+        # documents at once would queue every other tenant's reads and writes behind its chunks in the
+        # database. A few at a time per tenant keep the database as busy (it serves one at a time) and
+        # leave the others' work a short queue.
+        self._writes = TenantCap(writes_per_tenant)
 
     async def fetch_all(
         self, tenant: str, client: IroncladClient, record: dict[str, Any], known: Document | None
@@ -111,11 +117,12 @@ class DocumentStore:
                 "size": size,
                 "content_type": content_type,
             }
-            existing = await self._stored_file(metadata)
-            if existing is not None:
-                return stored_document(key, existing, filename, content_type, size, sha256), False
-            spool.seek(0)
-            file_id = await self._write_file(spool, filename, size, metadata)
+            async with self._writes.hold(tenant):
+                existing = await self._stored_file(metadata)
+                if existing is not None:
+                    return stored_document(key, existing, filename, content_type, size, sha256), False
+                spool.seek(0)
+                file_id = await self._write_file(spool, filename, size, metadata)
         if file_id is None:
             # The same bytes were stored concurrently (a redelivery): use that copy.
             existing = await self._stored_file(metadata)

@@ -15,7 +15,7 @@ and the plan is stored by compare-and-set on the `next_due_at` that was read, so
 takes a turn. The tenant's due tasks then run in the replica's bounded pool (`TurnPool`), each tenant's
 turn on its own: one tenant whose Ironclad hangs holds one place of the pool, and every other tenant's
 turn runs on time. A turn's next one is due a whole interval after it was taken. A tenant's first turn
-of a task comes one interval after it connected, spread over a fifth of an interval by a hash of the
+of a task comes one interval after it connected, spread over a tenth of an interval by a hash of the
 tenant, so tenants connected together do not all fire in the same second.
 """
 
@@ -46,8 +46,8 @@ log = structlog.get_logger(__name__)
 RECONCILE = "reconcile"
 DELTA = "delta"
 WEBHOOK_HEALTH = "webhook_health"
-# A tenant's first turns fall between one and 1.2 intervals after it connected.
-FIRST_TURN_SPREAD = 0.2
+# A tenant's first turns fall between one and 1.1 intervals after it connected.
+FIRST_TURN_SPREAD = 0.1
 
 
 def reconcile_interval(connection: Document, settings: ImporterSettings) -> float:

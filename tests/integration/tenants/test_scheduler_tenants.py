@@ -100,7 +100,7 @@ async def test_a_tick_is_one_indexed_query_and_takes_only_due_tenants(world: Wor
     assert (started, used) == (0, {"find": 1})
     planned = {d["tenant"]: d async for d in world.runtime.db.connections.find({})}
     assert all(d["next_due_at"] == d["schedule"]["delta"]["due_at"] for d in planned.values())
-    # The incremental passes are due about a minute after connecting, spread per tenant over a fifth of
+    # The incremental passes are due about a minute after connecting, spread per tenant over a tenth of
     # the interval: at the median due time, a tick takes exactly the tenants due by then.
     dues = sorted(d["next_due_at"] for d in planned.values())
     clock.now = dues[len(dues) // 2]

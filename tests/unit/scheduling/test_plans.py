@@ -31,20 +31,21 @@ def test_a_new_tenant_runs_nothing_at_once_and_each_task_is_due_about_an_interva
     for task, interval in EVERY.items():
         due = plan.entries[task].due_at
         assert due is not None
-        assert timedelta(seconds=interval) <= due - connected <= timedelta(seconds=interval * 1.2)
+        assert timedelta(seconds=interval) <= due - connected <= timedelta(seconds=interval * 1.1)
     assert plan.next_due_at == plan.entries["delta"].due_at
     assert plan.seen == NOW
 
 
-def test_tenants_connected_together_are_spread_over_a_fifth_of_the_interval() -> None:
+def test_tenants_connected_together_are_spread_over_a_tenth_of_the_interval() -> None:
     fractions = [first_turn_fraction(f"tenant-{n}", "delta") for n in range(1000)]
     assert all(1.0 <= f < 1.0 + FIRST_TURN_SPREAD for f in fractions)
-    # 60 s interval, 1,000 tenants connected in the same second: no second holds more than ~1/12 of them.
+    # 60 s interval, 1,000 tenants connected in the same second: spread over 6 seconds, about a sixth of
+    # them in each.
     per_second: dict[int, int] = {}
     for f in fractions:
         per_second[int(60 * f)] = per_second.get(int(60 * f), 0) + 1
-    assert len(per_second) >= 12
-    assert max(per_second.values()) < 150
+    assert len(per_second) == 6
+    assert max(per_second.values()) < 220
 
 
 def test_a_due_task_is_taken_and_next_due_a_whole_interval_later() -> None:
