@@ -9,6 +9,7 @@ from aiohttp import web
 from contracts_common.crypto import SecretBox
 from contracts_common.ironclad_access import IroncladAccess
 from contracts_common.messaging import Broker
+from contracts_common.services.automatic_sync import AutomaticSyncService
 from contracts_common.settings import GatewaySettings
 from contracts_common.storage.connections import Connections
 from contracts_common.storage.contracts import Contracts
@@ -30,6 +31,15 @@ class GatewayDeps:
     @property
     def connections(self) -> Connections:
         return self.access.connections
+
+    @property
+    def automatic_sync(self) -> AutomaticSyncService:
+        return AutomaticSyncService(
+            db=self.db,
+            access=self.access,
+            public_base_url=self.settings.public_base_url,
+            allow_http_target=self.settings.allow_http_webhook_target,
+        )
 
     @property
     def runs(self) -> Runs:

@@ -29,7 +29,6 @@ from contracts_common.ironclad import (
 )
 from contracts_common.storage.audit import AuditAction
 from contracts_common.storage.connections import ConnectionStatus, automatic_sync_available, public_connection
-from contracts_common.webhook_registration import remove_webhooks
 from gateway.api.schema import refresh_schema_and_suggest
 from gateway.auth import Access, Audit
 from gateway.deps import deps
@@ -221,20 +220,15 @@ async def get_connection(request: web.Request) -> web.Response:
 )
 async def disconnect(request: web.Request) -> web.Response:
     """Disconnect: webhooks removed where possible, credentials erased; contracts remain."""
-    d = deps(request)
     tenant = request.match_info["tenant"]
     receiver_of(request.app).connections.forget(tenant)
-    doc = await d.connections.get(tenant)
-    if doc is None or doc.get("status") == ConnectionStatus.DISCONNECTED.value:
+    done = await deps(request).automatic_sync.disconnect(tenant)
+    if done.already:
         return respond(Disconnected, {"status": ConnectionStatus.DISCONNECTED.value, "already": True})
-    leftover = await remove_webhooks(d.access, d.settings.public_base_url, doc)
-    cancelled = await d.runs.cancel_active(tenant, "cancelled: the Ironclad connection was removed")
-    await d.connections.disconnect(tenant, leftover_webhooks=leftover)
-    log.info("disconnected", tenant=tenant, cancelled_runs=cancelled, leftover_webhooks=leftover)
     body: dict[str, Any] = {
         "status": ConnectionStatus.DISCONNECTED.value,
         "message": "Ironclad disconnected. Imported contracts and their documents stay available.",
-        "cancelled_runs": cancelled,
-        "webhooks_left_in_ironclad": leftover,
+        "cancelled_runs": done.cancelled_runs,
+        "webhooks_left_in_ironclad": done.webhooks_left_in_ironclad,
     }
     return respond(Disconnected, body)
