@@ -118,3 +118,9 @@ class MapperSettings(SharedSettings):
     # Batches of one tenant a mapper replica stores at once, per queue: one tenant's backfill cannot take
     # every handler while other tenants' batches wait in the replica's prefetch.
     mapper_tenant_concurrency: int = Field(default=2, ge=1, le=1000)
+    # The change feed (mapper/feed.py): one recorder across all mapper replicas, elected by a lease.
+    change_feed_enabled: bool = True
+    # How long a change stays readable in GET .../changes (rows expire by a TTL index after this).
+    changes_retention_days: float = Field(default=30.0, gt=0)
+    # The recorder's lease: renewed every third of it; a recorder that dies is replaced after it.
+    change_feed_lease_seconds: float = Field(default=10.0, ge=1)
