@@ -10,6 +10,7 @@ from contracts_common.messages import FetchedBatch, LiveBatch, RemapTask
 from contracts_common.runtime import Runtime
 from contracts_common.settings import MapperSettings
 from contracts_common.storage.contracts import Contracts
+from contracts_common.storage.database import Database
 from contracts_common.storage.mappings import Mappings
 from contracts_common.storage.runs import Runs
 from mapper.feed import FeedRecorder
@@ -42,16 +43,27 @@ async def setup(runtime: Runtime) -> None:
     await runtime.broker.consume(RemapTask, handlers.remap, prefetch=4, per_tenant=min(4, 2 * per_tenant))
     if runtime.settings.change_feed_enabled:
         # Every replica runs one; the lease lets exactly one of them record at a time.
-        recorder = build_recorder(runtime)
-        runtime.background.append(asyncio.create_task(recorder.run(), name="feed-recorder"))
+        runtime.background.append(asyncio.create_task(run_recorder(runtime), name="feed-recorder"))
 
 
-def build_recorder(runtime: Runtime) -> FeedRecorder:
-    assert isinstance(runtime.settings, MapperSettings)
-    return FeedRecorder(
-        db=runtime.db,
+FEED_SERVICE = "mapper-feed"
+
+
+async def run_recorder(runtime: Runtime) -> None:
+    """The recorder on a client of its own: its change stream's long polls never hold a connection the
+    handlers need, and its commands are counted apart (`contracts_mongodb_commands_total{service=
+    "mapper-feed"}`), so the feed's cost per stored batch can be read in production."""
+    settings = runtime.settings
+    assert isinstance(settings, MapperSettings)
+    db = Database.connect(settings.mongodb_url, settings.mongodb_database, service=FEED_SERVICE)
+    recorder = FeedRecorder(
+        db=db,
         broker=runtime.broker,
         owner=f"{runtime.instance}:{uuid.uuid4().hex[:8]}",
-        retention_days=runtime.settings.changes_retention_days,
-        lease_seconds=runtime.settings.change_feed_lease_seconds,
+        retention_days=settings.changes_retention_days,
+        lease_seconds=settings.change_feed_lease_seconds,
     )
+    try:
+        await recorder.run()
+    finally:
+        await db.close()

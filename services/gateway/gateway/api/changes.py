@@ -7,10 +7,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from contracts_common.storage.changes import CursorGone, read_page
 from contracts_common.storage.contracts import public_contract
+from contracts_common.timeutil import iso
 from gateway.deps import deps
 from gateway.errors import ApiError, parse_query
 from gateway.models import ChangesPage
-from gateway.openapi import Api, respond
+from gateway.openapi import Api
 
 api = Api("Change feed")
 
@@ -53,10 +54,16 @@ async def list_changes(request: web.Request) -> web.Response:
             "contract_id": row.contract_id,
             "ironclad_id": row.ironclad_id,
             "action": row.action,
-            "changed_at": row.changed_at,
+            "changed_at": iso(row.changed_at),
         }
         doc = contracts.get(row.contract_id)
         if row.action != "deleted" and doc is not None:
             item["contract"] = public_contract(doc)
         items.append(item)
-    return respond(ChangesPage, {"items": items, "next_cursor": str(next_cursor)})
+    # Written through its model like every answer; `contract` is left out, not null, for a deletion.
+    page = ChangesPage.model_validate({"items": items, "next_cursor": str(next_cursor)})
+    body = page.model_dump(mode="json")
+    for item in body["items"]:
+        if item["contract"] is None:
+            del item["contract"]
+    return web.json_response(body)
