@@ -51,7 +51,10 @@ LEASE_NAME = "change_feed_recorder"
 # listed contract) and the run bookkeeping fields are not changes.
 WATCHED_FIELDS = ("source_last_updated", "deleted", "fields", "attachments")
 GROUP_MAX_EVENTS = 500
-GROUP_MAX_SECONDS = 0.1
+GROUP_MAX_SECONDS = 0.25
+GROUP_MAX_WAIT_SECONDS = 1.0
+# An empty poll of the stream is answered after this long at most (maxAwaitTimeMS).
+POLL_SECONDS = 0.1
 SAVE_EVERY_SECONDS = 1.0
 # A quiet stream's token moves too (the server's cluster time): saved now and then, so a long quiet
 # spell does not leave a token the oplog has forgotten.
@@ -316,22 +319,34 @@ class FeedRecorder:
             PIPELINE,
             full_document="updateLookup",
             resume_after=token,
-            max_await_time_ms=int(GROUP_MAX_SECONDS * 1000),
+            max_await_time_ms=int(POLL_SECONDS * 1000),
         )
 
     async def _gather(self, stream: Any) -> list[Document]:
-        """Up to GROUP_MAX_EVENTS events, gathered for at most GROUP_MAX_SECONDS after the first."""
+        """One group: up to GROUP_MAX_EVENTS events; closed once GROUP_MAX_SECONDS have passed since its
+        first event and a poll finds nothing more, or GROUP_MAX_WAIT_SECONDS after its first event
+        whatever comes. A bulk write's changes commit one by one (on a slow server over hundreds of
+        milliseconds): they make one group, not several. Empty polls are spaced POLL_SECONDS apart where
+        the server answers a getMore at once instead of waiting (the test server)."""
         events: list[Document] = []
         started = time.monotonic()
+        first_at = 0.0
         while len(events) < GROUP_MAX_EVENTS:
+            asked = time.monotonic()
             event = await stream.try_next()
-            if event is None:
-                if events or time.monotonic() - started >= 1.0:
-                    break  # a quiet second: come back so the state is saved
+            now = time.monotonic()
+            if event is not None:
+                if not events:
+                    first_at = now
+                events.append(event)
+                if now - first_at >= GROUP_MAX_WAIT_SECONDS:
+                    break
                 continue
-            events.append(event)
-            if time.monotonic() - started >= GROUP_MAX_SECONDS:
+            if events and now - first_at >= GROUP_MAX_SECONDS:
                 break
+            if not events and now - started >= 1.0:
+                break  # a quiet second: back to the caller, which saves the state now and then
+            await asyncio.sleep(max(0.0, POLL_SECONDS - (now - asked)))
         return events
 
     async def _append(self, numbering: Numbering, observed: Sequence[Observed]) -> None:
