@@ -57,7 +57,7 @@ async def test_r27_follower_misses_nothing_when_the_recording_mapper_is_killed_m
         run_id = await api.start_import(TENANT)
 
         async def some_stored() -> bool:
-            return await db.db.contracts.count_documents({"tenant": TENANT}) >= 60
+            return int(await db.db.contracts.count_documents({"tenant": TENANT})) >= 60
 
         await wait_for(some_stored, timeout=60, what="part of the import stored")
         holder = await _recorder_pid(db)

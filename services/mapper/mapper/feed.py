@@ -62,8 +62,9 @@ IDLE_SAVE_SECONDS = 60.0
 # The fallback scan starts this long before the last recorded change: a writer stamps updated_at
 # before its write commits.
 FALLBACK_MARGIN = timedelta(minutes=10)
-# ChangeStreamHistoryLost, and resume tokens the server does not know.
-HISTORY_LOST_CODES = {280, 286, 260}
+# The saved token cannot be resumed: ChangeStreamHistoryLost (286), ChangeStreamFatalError (280),
+# InvalidResumeToken (260), FailedToParse (9: a token the server cannot read; the pipeline is fixed).
+HISTORY_LOST_CODES = {9, 260, 280, 286}
 
 
 def _top(path: str) -> dict[str, Any]:
@@ -377,14 +378,22 @@ class FeedRecorder:
     async def _announce(self, rows: Sequence[ChangeRow]) -> None:
         if self._broker is None:
             return
-        for notice in notices(rows):
+        pending = notices(rows)
+        for index, notice in enumerate(pending):
             try:
                 await self._broker.announce_changes(
                     f"{notice.tenant}.{notice.action}", notice.model_dump_json().encode(), timeout=5.0
                 )
             except Exception as exc:
-                # The pull API is the source of truth; a lost notice delays nobody who polls.
-                log.warning("feed_notice_failed", tenant=notice.tenant, error=repr(exc))
+                # The pull API is the source of truth; a lost notice delays nobody who polls. The rest of
+                # this group's notices are dropped too, so a broker outage does not stall recording.
+                log.warning(
+                    "feed_notices_dropped",
+                    tenant=notice.tenant,
+                    dropped=len(pending) - index,
+                    error=repr(exc),
+                )
+                return
 
     async def _catch_up(self, numbering: Numbering, since: datetime | None) -> None:
         """The stream could not resume: record every contract changed since the last recorded change."""

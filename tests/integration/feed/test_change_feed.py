@@ -28,6 +28,7 @@ from contracts_common.storage.database import Database
 from importer.bootstrap import setup as importer_setup
 from mapper.bootstrap import FEED_SERVICE
 from mapper.bootstrap import setup as mapper_setup
+from mapper.feed import FeedRecorder
 from tests.integration.feed.support import (
     Follower,
     diff,
@@ -309,3 +310,53 @@ async def test_the_topic_exchange_announces_each_group_and_the_feed_costs_one_in
     # together): never more inserts than stored batches.
     assert batches >= 10
     assert spent.get("insert", 0) <= batches, report
+
+
+async def test_a_token_that_cannot_resume_falls_back_to_every_contract_changed_since(stack: Stack) -> None:
+    """The saved resume token is unknown to the server (as after the oplog rolled past it): the recorder
+    records every contract changed since its last recorded change, then follows a fresh stream."""
+    db = Database.connect(stack.mongodb_url, stack.database, service="test")
+    recorder_db = Database.connect(stack.mongodb_url, stack.database, service="test")
+    task: asyncio.Task[None] | None = None
+    try:
+        await db.ensure_indexes()
+        store, changes = Contracts(db), Changes(db)
+
+        async def write(record_id: str) -> None:
+            record = {"id": record_id, "lastUpdated": datetime.now(UTC).isoformat(), "name": record_id}
+            await store.upsert_batch(
+                TENANT, [ContractWrite(record, {}, [], [], [])], mapping_version=1, run_id=None
+            )
+
+        for n in range(5):
+            await write(f"before-{n}")
+        await store.mark_deleted(TENANT, ["before-0"], run_id="reconcile-1")
+        lost = StreamState(
+            resume_token={"_data": "00"}, recorded_until=datetime.now(UTC) - timedelta(hours=1)
+        )
+        await changes.save(lost, {TENANT: 0})
+
+        recorder = FeedRecorder(db=recorder_db, broker=None, owner="test-recorder", retention_days=1)
+        task = asyncio.create_task(recorder.run())
+        await asyncio.wait_for(recorder.recording.wait(), timeout=20)
+        await write("after")
+
+        async def recorded() -> list[dict[str, Any]] | None:
+            rows = await changes.rows_of(TENANT)
+            return rows if any(r["ironclad_id"] == "after" for r in rows) else None
+
+        rows = await wait_for(recorded, timeout=20, what="the fallback and the new stream")
+        actions = {r["ironclad_id"]: r["action"] for r in rows}
+        assert actions == {
+            "before-0": "deleted",
+            **{f"before-{n}": "updated" for n in range(1, 5)},
+            "after": "created",
+        }
+        assert [r["seq"] for r in rows] == list(range(1, len(rows) + 1))
+    finally:
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await recorder_db.close()
+        await db.close()
