@@ -53,8 +53,9 @@ WATCHED_FIELDS = ("source_last_updated", "deleted", "fields", "attachments")
 GROUP_MAX_EVENTS = 500
 GROUP_MAX_SECONDS = 0.25
 GROUP_MAX_WAIT_SECONDS = 1.0
-# An empty poll of the stream is answered after this long at most (maxAwaitTimeMS).
-POLL_SECONDS = 0.1
+# The stream is asked for new changes at most this often (an empty ask waits this long at most on
+# MongoDB: maxAwaitTimeMS).
+POLL_SECONDS = 0.2
 SAVE_EVERY_SECONDS = 1.0
 # A quiet stream's token moves too (the server's cluster time): saved now and then, so a long quiet
 # spell does not leave a token the oplog has forgotten.
@@ -112,6 +113,13 @@ PIPELINE: list[dict[str, Any]] = [
         }
     },
 ]
+
+
+def _buffered(stream: Any) -> int:
+    """Changes the driver holds already (the next one costs no round trip); 0 when the next asks the
+    server, or when this driver's stream does not say (then every poll is paced)."""
+    data = getattr(getattr(stream, "_cursor", None), "_data", None)
+    return len(data) if data is not None else 0
 
 
 def classify(event: Mapping[str, Any]) -> Action | None:
@@ -246,6 +254,7 @@ class FeedRecorder:
         self._retention = timedelta(days=retention_days)
         self._lease_seconds = lease_seconds
         self.recording = asyncio.Event()
+        self._last_poll = 0.0
         self.groups_written = 0
         self.rows_written = 0
 
@@ -327,13 +336,21 @@ class FeedRecorder:
         """One group: up to GROUP_MAX_EVENTS events; closed once GROUP_MAX_SECONDS have passed since its
         first event and a poll finds nothing more, or GROUP_MAX_WAIT_SECONDS after its first event
         whatever comes. A bulk write's changes commit one by one (on a slow server over hundreds of
-        milliseconds): they make one group, not several. Empty polls are spaced POLL_SECONDS apart where
-        the server answers a getMore at once instead of waiting (the test server)."""
+        milliseconds): they make one group, not several.
+
+        Round trips to the server (getMore) are spaced POLL_SECONDS apart, whether they bring changes or
+        not: each brings everything committed since the last one, so the stream costs at most
+        1 / POLL_SECONDS reads a second whatever the write load (polled as fast as events come, it
+        took a hundred a second from the test server during an import and slowed the import)."""
         events: list[Document] = []
         started = time.monotonic()
         first_at = 0.0
         while len(events) < GROUP_MAX_EVENTS:
-            asked = time.monotonic()
+            if _buffered(stream) == 0:
+                wait = self._last_poll + POLL_SECONDS - time.monotonic()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                self._last_poll = time.monotonic()
             event = await stream.try_next()
             now = time.monotonic()
             if event is not None:
@@ -347,7 +364,6 @@ class FeedRecorder:
                 break
             if not events and now - started >= 1.0:
                 break  # a quiet second: back to the caller, which saves the state now and then
-            await asyncio.sleep(max(0.0, POLL_SECONDS - (now - asked)))
         return events
 
     async def _append(self, numbering: Numbering, observed: Sequence[Observed]) -> None:
