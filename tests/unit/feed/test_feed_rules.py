@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from bson import ObjectId
 from pydantic import ValidationError
 
-from contracts_common.storage.changes import ChangeRow, CursorGone, after_cursor
+from contracts_common.storage.changes import ChangeRow, Changes, CursorGone, after_cursor, read_page
 from gateway.api.changes import ChangesQuery
 from mapper.feed import classify, notices, observe
 
@@ -136,3 +136,28 @@ def test_one_notice_per_tenant_and_action_with_its_count_and_cursor_range() -> N
     assert found[("acme", "created")].counts == {"created": 2}
     assert (found[("acme", "created")].cursor_from, found[("acme", "created")].cursor_to) == ("3", "4")
     assert (found[("beta", "updated")].cursor_from, found[("beta", "updated")].cursor_to) == ("9", "11")
+
+
+class RowsAppearingBetweenReads:
+    """The log as a reader sees it when the recorder appends between the reader's two reads: empty at
+    the first read of the rows, rows 1..3 by the time the head is read."""
+
+    def __init__(self) -> None:
+        self.stored: list[ChangeRow] = []
+
+    async def from_seq(self, tenant: str, first: int, limit: int) -> list[ChangeRow]:
+        return [r for r in self.stored if r.seq >= first][:limit]
+
+    async def head(self, tenant: str) -> int:
+        self.stored = rows(1, 2, 3)  # appended just before the head is read
+        return 3
+
+
+@pytest.mark.parametrize("cursor", [None, 0])
+async def test_rows_appended_between_the_reads_are_neither_skipped_nor_taken_for_expired(
+    cursor: int | None,
+) -> None:
+    log = cast(Changes, RowsAppearingBetweenReads())
+    items, next_cursor = await read_page(log, "acme", cursor, limit=10)
+    assert [r.seq for r in items] == [1, 2, 3]
+    assert next_cursor == 3

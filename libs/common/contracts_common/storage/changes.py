@@ -184,13 +184,25 @@ def after_cursor(cursor: int, rows: Sequence[ChangeRow], limit: int, head: int |
 async def read_page(
     changes: Changes, tenant: str, cursor: int | None, limit: int
 ) -> tuple[list[ChangeRow], int]:
-    """A page of the feed and its next cursor: one indexed read, two when nothing follows the cursor."""
+    """A page of the feed and its next cursor: one indexed read; when nothing follows the cursor, the
+    head and the rows once more.
+
+    The second read of the rows closes a race: rows appended between the first read and the head's
+    would otherwise make a head beyond the cursor look like rows that expired (a false 410) or, without
+    a cursor, hand out the head as the next cursor and skip them. Rows only ever disappear by expiry,
+    so rows below the head that are still missing after the head was read did expire."""
+    first = 1 if cursor is None else max(cursor, 1)
+    size = limit if cursor is None else limit + 1
+    rows = await changes.from_seq(tenant, first, size)
+    head = None
+    if not rows:
+        head = await changes.head(tenant)
+        if head != (cursor or 0):
+            rows = await changes.from_seq(tenant, first, size)
     if cursor is None:
-        rows = await changes.from_seq(tenant, 1, limit)
         if rows:
             return rows, rows[-1].seq
-        return [], await changes.head(tenant)
-    rows = await changes.from_seq(tenant, max(cursor, 1), limit + 1)
-    head = None if rows else await changes.head(tenant)
+        assert head is not None
+        return [], head
     items = after_cursor(cursor, rows, limit, head)
     return items, (items[-1].seq if items else cursor)
