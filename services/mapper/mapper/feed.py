@@ -368,7 +368,9 @@ class FeedRecorder:
 
     async def _append(self, numbering: Numbering, observed: Sequence[Observed]) -> None:
         """One insert_many for the group; on a seq another recorder took, number the rest again."""
-        pending = list(observed)
+        # A tenant's changes side by side (in their order): one document per tenant, and the changes
+        # that went in before a conflict are a prefix.
+        pending = sorted(observed, key=lambda o: o.tenant)
         for _ in range(10):
             await numbering.learn({o.tenant for o in pending})
             rows = numbering.number(pending, self._retention)

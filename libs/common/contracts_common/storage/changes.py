@@ -1,17 +1,21 @@
 """The change feed's log (`changes`) and the recorder's durable state (`feed_state`): this module is the
 only reader and writer of both.
 
-`changes` holds one row per stored change of a contract, `{tenant, seq, contract_id, ironclad_id, action,
-changed_at, expires_at}`. `seq` is a per-tenant integer given by the one active feed recorder
-(`contracts_common.feed`), in the order MongoDB committed the changes (the change stream's order), and
-each group of rows is appended with one ordered `insert_many`: a tenant's rows become visible in seq
-order, so a reader that asks for `seq > cursor` never steps over a row that is still to come. The
-unique (tenant, seq) index makes a second recorder that still believes it holds the lease fail instead
-of writing a seq twice; it re-reads the tenant's highest seq and appends after it.
+A change is `{tenant, seq, contract_id, ironclad_id, action, changed_at}`. `seq` is a per-tenant integer
+given by the one active feed recorder (mapper/feed.py), in the order MongoDB committed the changes (the
+change stream's order). The log keeps one document per tenant and recorded group, `{tenant, seq_from,
+seq_to, items: [...], expires_at}`, and a group's documents are appended with one ordered `insert_many`:
+a tenant's changes become visible in seq order, so a reader that asks for `seq > cursor` never steps over
+a change that is still to come. One document per group rather than per change: the test database server
+is the bound of an import, and a row per change cost it a quarter of the import's speed
+(bench/results/feed.md). The unique (tenant, seq_from) index makes a second recorder that still believes
+it holds the lease fail instead of numbering changes twice: every document starts right after the end
+of one already written, so two writers starting from the same head collide on `seq_from`; the loser
+re-reads the head and appends after it. A group's document expires as a whole.
 
 `feed_state` holds the change stream's resume token (`_id: "stream"`) and one head per tenant
-(`_id: "head:<tenant>"`, the highest seq written), so a reader whose rows have all expired is still told
-410 rather than "nothing new".
+(`_id: "head:<tenant>"`, the highest seq written), so a reader whose changes have all expired is still
+told 410 rather than "nothing new".
 """
 
 from __future__ import annotations
@@ -53,7 +57,8 @@ class StreamState(BaseModel):
 
 
 class SeqConflict(Exception):
-    """Another writer appended rows for these tenants meanwhile: re-read their heads and number again."""
+    """Another writer appended changes for these tenants meanwhile: re-read their heads and number
+    again. `inserted`: how many of the rows (a prefix) went in before the conflict."""
 
     def __init__(self, inserted: int, tenants: set[str]) -> None:
         super().__init__(f"seq taken for {sorted(tenants)} after {inserted} rows")
@@ -68,18 +73,39 @@ class Changes:
     # -- the recorder ------------------------------------------------------------------------------
 
     async def append(self, rows: Sequence[ChangeRow]) -> None:
-        """One ordered `insert_many`: one round trip for the whole group. On a seq another writer
-        took, raise SeqConflict naming how many rows went in (the rows before the conflict)."""
+        """One ordered `insert_many` of one document per tenant: one round trip for the whole group.
+        Each tenant's rows must be consecutive in `rows` (the recorder sorts them so), then the rows that
+        went in before a conflict are a prefix. On a seq another writer took, raise SeqConflict."""
         if not rows:
             return
+        chunks: list[list[ChangeRow]] = []
+        for row in rows:
+            if chunks and chunks[-1][0].tenant == row.tenant:
+                chunks[-1].append(row)
+            else:
+                chunks.append([row])
+        documents = [
+            {
+                "tenant": chunk[0].tenant,
+                "seq_from": chunk[0].seq,
+                "seq_to": chunk[-1].seq,
+                "items": [
+                    row.model_dump(include={"seq", "contract_id", "ironclad_id", "action", "changed_at"})
+                    for row in chunk
+                ],
+                "expires_at": max(row.expires_at for row in chunk),
+            }
+            for chunk in chunks
+        ]
         try:
-            await self._db.changes.insert_many([row.model_dump() for row in rows], ordered=True)
+            await self._db.changes.insert_many(documents, ordered=True)
         except BulkWriteError as exc:
             errors = exc.details.get("writeErrors", [])
             if not errors or any(e.get("code") != 11000 for e in errors):
                 raise
-            inserted = int(exc.details.get("nInserted", 0))
-            raise SeqConflict(inserted, {row.tenant for row in rows[inserted:]}) from exc
+            done = int(exc.details.get("nInserted", 0))
+            inserted = sum(len(chunk) for chunk in chunks[:done])
+            raise SeqConflict(inserted, {chunk[0].tenant for chunk in chunks[done:]}) from exc
 
     async def heads(self, tenants: Iterable[str]) -> dict[str, int]:
         """Each tenant's highest seq written: the larger of its newest row and its persisted head (its
@@ -90,10 +116,10 @@ class Changes:
             found[doc["tenant"]] = int(doc["last_seq"])
         for tenant in wanted:
             newest = await self._db.changes.find_one(
-                {"tenant": tenant}, {"seq": 1}, sort=[("seq", DESCENDING)]
+                {"tenant": tenant}, {"seq_to": 1}, sort=[("seq_to", DESCENDING)]
             )
             if newest is not None:
-                found[tenant] = max(found[tenant], int(newest["seq"]))
+                found[tenant] = max(found[tenant], int(newest["seq_to"]))
         return found
 
     async def load_stream(self) -> StreamState:
@@ -124,20 +150,33 @@ class Changes:
     # -- readers -----------------------------------------------------------------------------------
 
     async def from_seq(self, tenant: str, first: int, limit: int) -> list[ChangeRow]:
-        """Rows with `seq >= first`, in seq order, at most `limit` (one indexed read)."""
-        cursor = (
-            self._db.changes.find({"tenant": tenant, "seq": {"$gte": first}}, {"_id": 0})
-            .sort("seq", 1)
-            .limit(limit)
+        """Changes with `seq >= first`, in seq order, at most `limit`: one indexed read of the documents
+        that hold them (the one holding `first`, then the next ones)."""
+        out: list[ChangeRow] = []
+        cursor = self._db.changes.find({"tenant": tenant, "seq_to": {"$gte": first}}, {"_id": 0}).sort(
+            "seq_from", 1
         )
-        return [ChangeRow.model_validate(doc) async for doc in cursor]
+        try:
+            async for doc in cursor:
+                for item in doc["items"]:
+                    if item["seq"] >= first:
+                        out.append(
+                            ChangeRow.model_validate(
+                                {**item, "tenant": tenant, "expires_at": doc["expires_at"]}
+                            )
+                        )
+                        if len(out) >= limit:
+                            return out
+        finally:
+            await cursor.close()
+        return out
 
     async def head(self, tenant: str) -> int:
         return (await self.heads([tenant]))[tenant]
 
     async def rows_of(self, tenant: str) -> list[Document]:
-        """Every retained row of a tenant (tests and operators)."""
-        return [d async for d in self._db.changes.find({"tenant": tenant}, {"_id": 0}).sort("seq", 1)]
+        """Every retained change of a tenant (tests and operators)."""
+        return [row.model_dump() for row in await self.from_seq(tenant, 0, 10**9)]
 
 
 # -- the cursor's rules -----------------------------------------------------------------------------

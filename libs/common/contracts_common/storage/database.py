@@ -54,10 +54,11 @@ INDEXES: dict[str, list[IndexModel]] = {
         # changed since it last recorded (storage/contracts.py sets updated_at on every change).
         IndexModel([("updated_at", ASCENDING)], name="updated_at"),
     ],
-    # The change feed (storage/changes.py): a tenant's rows in seq order; rows expire after
-    # CHANGES_RETENTION_DAYS (expires_at is set by the recorder).
+    # The change feed (storage/changes.py): one document per tenant and recorded group, holding the
+    # changes seq_from..seq_to; documents expire after CHANGES_RETENTION_DAYS (expires_at).
     "changes": [
-        IndexModel([("tenant", ASCENDING), ("seq", ASCENDING)], unique=True, name="tenant_seq"),
+        IndexModel([("tenant", ASCENDING), ("seq_from", ASCENDING)], unique=True, name="tenant_seq_from"),
+        IndexModel([("tenant", ASCENDING), ("seq_to", ASCENDING)], name="tenant_seq_to"),
         IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0, name="expiry"),
     ],
     # The feed recorder's resume token and per-tenant heads, by _id.
