@@ -360,3 +360,36 @@ async def test_a_token_that_cannot_resume_falls_back_to_every_contract_changed_s
                 await task
         await recorder_db.close()
         await db.close()
+
+
+async def test_two_writers_from_the_same_head_cannot_both_number_a_change(stack: Stack) -> None:
+    """Two recorders for a moment (a lease lapsed under a stalled one) both start after seq 3: the
+    second is refused by the unique index, learns the new head and appends after it; no seq twice."""
+    from contracts_common.storage.changes import SeqConflict
+    from mapper.feed import Numbering, Observed
+
+    db = Database.connect(stack.mongodb_url, stack.database, service="test")
+    try:
+        await db.ensure_indexes()
+        changes = Changes(db)
+        now = datetime.now(UTC)
+
+        def seen(n: int) -> list[Observed]:
+            return [Observed(TENANT, f"{i:024x}", f"r{i}", "updated", now) for i in range(n)]
+
+        first, second = Numbering(changes), Numbering(changes)
+        await first.learn({TENANT})
+        await second.learn({TENANT})
+        await changes.append(first.number(seen(3), timedelta(days=1)))
+        stale = second.number(seen(2), timedelta(days=1))
+        assert [r.seq for r in stale] == [1, 2]
+        with pytest.raises(SeqConflict) as conflict:
+            await changes.append(stale)
+        assert conflict.value.inserted == 0
+        second.forget({TENANT})
+        await second.learn({TENANT})
+        await changes.append(second.number(seen(2), timedelta(days=1)))
+        rows = await changes.rows_of(TENANT)
+        assert [r["seq"] for r in rows] == [1, 2, 3, 4, 5]
+    finally:
+        await db.close()
