@@ -11,6 +11,7 @@ from contracts_common.ironclad_access import IroncladAccess
 from contracts_common.messaging import Broker
 from contracts_common.services.automatic_sync import AutomaticSyncService
 from contracts_common.settings import GatewaySettings
+from contracts_common.storage.changes import Changes
 from contracts_common.storage.connections import Connections
 from contracts_common.storage.contracts import Contracts
 from contracts_common.storage.database import Database
@@ -44,6 +45,10 @@ class GatewayDeps:
     @property
     def runs(self) -> Runs:
         return Runs(self.db)
+
+    @property
+    def changes(self) -> Changes:
+        return Changes(self.db)
 
     @property
     def contracts(self) -> Contracts:

@@ -223,6 +223,28 @@ class Contracts(Body):
     next_cursor: str | None
 
 
+# ---------------------------------------------------------------------------------------------- change feed
+
+
+class Change(Body):
+    cursor: str = Field(description="this change's position; pass it as `cursor` to read what follows")
+    contract_id: str
+    ironclad_id: str = Field(description="Ironclad's record id")
+    action: Literal["created", "updated", "deleted"]
+    changed_at: Timestamp
+    contract: Contract | None = Field(
+        default=None, description="the contract as it is now (absent for a deletion)"
+    )
+
+
+class ChangesPage(Body):
+    items: list[Change]
+    next_cursor: str = Field(
+        description="pass it as `cursor` next time: the last item's cursor, or the given one when "
+        "nothing is new"
+    )
+
+
 # ---------------------------------------------------------------------------------------------- mapping
 
 

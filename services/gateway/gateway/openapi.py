@@ -355,7 +355,17 @@ def build_document(operations: Iterable[Operation]) -> dict[str, Any]:
 
 def all_apis() -> list[Api]:
     """Every API module's operations, in the order the document lists them."""
-    from gateway.api import audit, automatic_sync, connection, contracts, mapping, runs, schema, writeback
+    from gateway.api import (
+        audit,
+        automatic_sync,
+        changes,
+        connection,
+        contracts,
+        mapping,
+        runs,
+        schema,
+        writeback,
+    )
     from gateway.probes import api as probes
     from gateway.webhooks import receiver
 
@@ -363,6 +373,7 @@ def all_apis() -> list[Api]:
         connection.api,
         runs.api,
         contracts.api,
+        changes.api,
         mapping.api,
         schema.api,
         automatic_sync.api,

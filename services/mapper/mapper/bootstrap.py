@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import uuid
+
 from contracts_common.current_mapping import MappingCache
 from contracts_common.messages import FetchedBatch, LiveBatch, RemapTask
 from contracts_common.runtime import Runtime
 from contracts_common.settings import MapperSettings
 from contracts_common.storage.contracts import Contracts
+from contracts_common.storage.database import Database
 from contracts_common.storage.mappings import Mappings
 from contracts_common.storage.runs import Runs
+from mapper.feed import FeedRecorder
 from mapper.handlers import RecordHandlers
 
 
@@ -37,3 +42,29 @@ async def setup(runtime: Runtime) -> None:
     # 0.48 of a raw bulk write's rate with 2, 0.55 with 4, 10,000 contracts); the prefetch leaves room
     # for as many of other tenants'.
     await runtime.broker.consume(RemapTask, handlers.remap, prefetch=8, per_tenant=4)
+    if runtime.settings.change_feed_enabled:
+        # Every replica runs one; the lease lets exactly one of them record at a time.
+        runtime.background.append(asyncio.create_task(run_recorder(runtime), name="feed-recorder"))
+
+
+FEED_SERVICE = "mapper-feed"
+
+
+async def run_recorder(runtime: Runtime) -> None:
+    """The recorder on a client of its own: its change stream's long polls never hold a connection the
+    handlers need, and its commands are counted apart (`contracts_mongodb_commands_total{service=
+    "mapper-feed"}`), so the feed's cost per stored batch can be read in production."""
+    settings = runtime.settings
+    assert isinstance(settings, MapperSettings)
+    db = Database.connect(settings.mongodb_url, settings.mongodb_database, service=FEED_SERVICE)
+    recorder = FeedRecorder(
+        db=db,
+        broker=runtime.broker,
+        owner=f"{runtime.instance}:{uuid.uuid4().hex[:8]}",
+        retention_days=settings.changes_retention_days,
+        lease_seconds=settings.change_feed_lease_seconds,
+    )
+    try:
+        await recorder.run()
+    finally:
+        await db.close()

@@ -15,6 +15,7 @@ from contracts_common.metrics import MAPPING_ERRORS, RECORDS
 from contracts_common.storage.contracts import Contracts, ContractWrite, parse_timestamp
 from contracts_common.storage.database import Database
 from contracts_common.storage.runs import Counted, Outcome, Runs, RunStatus
+from contracts_common.timeutil import utcnow
 
 log = structlog.get_logger(__name__)
 
@@ -190,6 +191,7 @@ class RecordHandlers:
             )
         ]
         updates: list[UpdateOne] = []
+        now = utcnow()
         updated = unchanged = mapping_errors = 0
         for doc in batch:
             if doc.get("mapping_version") == mapping.version:
@@ -212,6 +214,7 @@ class RecordHandlers:
                             "field_errors": errors,
                             "mapping_version": mapping.version,
                             "remapped_by": task.run_id,
+                            "updated_at": now,
                         }
                     },
                 )

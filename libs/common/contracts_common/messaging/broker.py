@@ -90,6 +90,7 @@ class Broker:
         self._publish_channel: AbstractChannel | None = None
         self._exchange: AbstractExchange | None = None
         self._dead_letter_exchange: AbstractExchange | None = None
+        self._changes_exchange: AbstractExchange | None = None
         self._consumers: list[Consumer[Any]] = []
 
     async def connect(self, timeout: float = 10.0) -> None:
@@ -116,6 +117,7 @@ class Broker:
         self._dead_letter_exchange = await self._publish_channel.get_exchange(
             self.topology.dead_letter_exchange
         )
+        self._changes_exchange = await self._publish_channel.get_exchange(self.topology.changes_exchange)
 
     @property
     def connection(self) -> AbstractRobustConnection:
@@ -163,6 +165,27 @@ class Broker:
         if not isinstance(confirmation, aiormq.spec.Basic.Ack):
             PUBLISH_FAILURES.labels(queue=message.queue).inc()
             raise BrokerUnavailable(f"publish to {message.queue} not acknowledged: {confirmation!r}")
+
+    async def announce_changes(self, routing_key: str, body: bytes, *, timeout: float = 10.0) -> None:
+        """Publish a change-feed notice to the topic exchange and wait for the confirm. Not mandatory:
+        with no queue bound (nobody listening) the broker simply drops it."""
+        if self._changes_exchange is None:
+            raise BrokerUnavailable("broker not connected")
+        message = aio_pika.Message(
+            body,
+            content_type="application/json",
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            message_id=uuid.uuid4().hex,
+            timestamp=time.time(),
+        )
+        try:
+            confirmation = await self._changes_exchange.publish(
+                message, routing_key=routing_key, timeout=timeout
+            )
+        except BROKER_ERRORS as exc:
+            raise BrokerUnavailable(f"change notice not confirmed: {exc!r}") from exc
+        if not isinstance(confirmation, aiormq.spec.Basic.Ack):
+            raise BrokerUnavailable(f"change notice not acknowledged: {confirmation!r}")
 
     async def publish_with_retry(
         self,

@@ -1,8 +1,10 @@
 """The whole RabbitMQ topology, declared in one place.
 
-One direct exchange routes each message type to its queue (routing key = queue name). Every queue is a
-durable quorum queue with an explicit delivery limit and its own dead-letter queue behind a dead-letter
-exchange, using at-least-once dead-lettering so a dead-lettered message cannot be lost on the way.
+One direct exchange routes each message type to its queue (routing key = queue name). A topic exchange,
+`<prefix>.changes`, announces the change feed's recorded groups to whoever binds a queue to it.
+Every queue is a durable quorum queue with an explicit delivery limit and its own dead-letter queue
+behind a dead-letter exchange, using at-least-once dead-lettering so a dead-lettered message cannot
+be lost on the way.
 """
 
 from __future__ import annotations
@@ -36,6 +38,12 @@ class Topology:
         return self.prefix
 
     @property
+    def changes_exchange(self) -> str:
+        """The change feed's topic exchange: one message per tenant, action and recorded group, routing
+        key `<tenant>.<action>`. No queue of ours is bound to it; other services bind their own."""
+        return f"{self.prefix}.changes"
+
+    @property
     def dead_letter_exchange(self) -> str:
         return f"{self.prefix}.dlx"
 
@@ -54,6 +62,7 @@ class Topology:
         dlx = await channel.declare_exchange(
             self.dead_letter_exchange, aio_pika.ExchangeType.DIRECT, durable=True
         )
+        await channel.declare_exchange(self.changes_exchange, aio_pika.ExchangeType.TOPIC, durable=True)
         for suffix in QUEUE_SUFFIXES:
             name = self.queue(suffix)
             dlq = await channel.declare_queue(
@@ -98,3 +107,4 @@ class Topology:
             await channel.queue_delete(self.dead_letter_queue(suffix))
         await channel.exchange_delete(self.exchange)
         await channel.exchange_delete(self.dead_letter_exchange)
+        await channel.exchange_delete(self.changes_exchange)

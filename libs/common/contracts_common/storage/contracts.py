@@ -103,7 +103,7 @@ class Contracts:
         if revive:
             # Seen again after a reconciliation marked it deleted: it exists after all.
             await self._db.contracts.update_many(
-                {"_id": {"$in": revive}}, {"$set": {"deleted": False, "deleted_at": None}}
+                {"_id": {"$in": revive}}, {"$set": {"deleted": False, "deleted_at": None, "updated_at": now}}
             )
         return [o if o is not None else Outcome.UNCHANGED for o in outcomes]
 
@@ -235,6 +235,12 @@ class Contracts:
             doc = await self._db.contracts.find_one({"tenant": tenant, "ironclad.ironcladId": contract_id})
         return doc
 
+    async def by_ids(self, tenant: str, contract_ids: Sequence[str]) -> dict[str, Document]:
+        """Contracts by our ids (one `$in` read), without Ironclad's record; unknown ids are left out."""
+        oids = [ObjectId(c) for c in set(contract_ids) if ObjectId.is_valid(c)]
+        cursor = self._db.contracts.find({"tenant": tenant, "_id": {"$in": oids}}, {"raw": 0})
+        return {str(doc["_id"]): doc async for doc in cursor}
+
     async def page(
         self,
         tenant: str,
@@ -299,6 +305,7 @@ class Contracts:
         """Mark contracts deleted whose records Ironclad confirmed gone, unless a write saw them since."""
         if not record_ids:
             return 0
+        now = utcnow()
         result = await self._db.contracts.update_many(
             {
                 "tenant": tenant,
@@ -306,7 +313,8 @@ class Contracts:
                 "deleted": False,
                 "last_seen_run": {"$ne": run_id},
             },
-            {"$set": {"deleted": True, "deleted_at": utcnow()}},
+            # updated_at moves with every change (the change feed's fallback scan reads it).
+            {"$set": {"deleted": True, "deleted_at": now, "updated_at": now}},
         )
         return result.modified_count
 

@@ -50,7 +50,19 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("tenant", ASCENDING), ("_id", ASCENDING)], name="tenant_id"),
         IndexModel([("tenant", ASCENDING), ("mapping_version", ASCENDING)], name="tenant_mapping_version"),
         IndexModel([("tenant", ASCENDING), ("last_seen_run", ASCENDING)], name="tenant_last_seen"),
+        # The feed recorder's fallback when its change stream can no longer resume: every contract
+        # changed since it last recorded (storage/contracts.py sets updated_at on every change).
+        IndexModel([("updated_at", ASCENDING)], name="updated_at"),
     ],
+    # The change feed (storage/changes.py): one document per tenant and recorded group, holding the
+    # changes seq_from..seq_to; documents expire after CHANGES_RETENTION_DAYS (expires_at).
+    "changes": [
+        IndexModel([("tenant", ASCENDING), ("seq_from", ASCENDING)], unique=True, name="tenant_seq_from"),
+        IndexModel([("tenant", ASCENDING), ("seq_to", ASCENDING)], name="tenant_seq_to"),
+        IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0, name="expiry"),
+    ],
+    # The feed recorder's resume token and per-tenant heads, by _id.
+    "feed_state": [],
     "mappings": [
         IndexModel([("tenant", ASCENDING), ("version", DESCENDING)], unique=True, name="tenant_version")
     ],
