@@ -11,7 +11,14 @@ from typing import Any
 import pytest
 
 from tests.fault.support import TENANT, Mongo, Workers, connect, kill9
-from tests.integration.feed.support import Follower, diff, following, mongo_picture, mongo_versions
+from tests.integration.feed.support import (
+    Follower,
+    delete_and_reconcile,
+    diff,
+    following,
+    mongo_picture,
+    mongo_versions,
+)
 from tests.support.api import TERMINAL, AdminApi
 from tests.support.services import ServiceProcess, Stack, wait_for
 
@@ -80,12 +87,7 @@ async def test_r27_follower_misses_nothing_when_the_recording_mapper_is_killed_m
         assert run["status"] == "succeeded", run
 
         gone = [r["id"] for r in records[7::40]]
-        for rid in gone:
-            await sim.delete_record(cid, rid)
-        answer = await api.call("POST", f"/api/v1/tenants/{TENANT}/ironclad/reconcile")
-        assert answer.status == 202, answer.body
-        run = await api.wait_run(TENANT, answer.body["run_id"], timeout=180)
-        assert run["deleted"] == len(gone), run
+        await delete_and_reconcile(api, sim, TENANT, cid, gone, timeout=180)
 
         stored = await mongo_picture(db.db, TENANT)
         assert len(stored) == 400

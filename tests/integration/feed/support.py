@@ -104,3 +104,15 @@ def diff(seen: dict[str, str], stored: dict[str, str]) -> dict[str, Any]:
         "unknown": sorted(set(seen) - set(stored))[:10],
         "wrong_state": sorted((k, seen[k], stored[k]) for k in both if seen[k] != stored[k])[:10],
     }
+
+
+async def delete_and_reconcile(
+    api: AdminApi, sim: Any, tenant: str, company_id: str, record_ids: list[str], *, timeout: float
+) -> None:
+    """Delete records in Ironclad, then a reconciliation marks exactly those deleted."""
+    for record_id in record_ids:
+        await sim.delete_record(company_id, record_id)
+    answer = await api.call("POST", f"/api/v1/tenants/{tenant}/ironclad/reconcile")
+    assert answer.status == 202, answer.body
+    run = await api.wait_run(tenant, answer.body["run_id"], timeout=timeout)
+    assert run["deleted"] == len(record_ids), run

@@ -31,6 +31,7 @@ from mapper.bootstrap import setup as mapper_setup
 from mapper.feed import FeedRecorder
 from tests.integration.feed.support import (
     Follower,
+    delete_and_reconcile,
     diff,
     feed_recording,
     following,
@@ -96,12 +97,7 @@ async def test_r27_a_follower_sees_every_change_of_concurrent_mappers_and_a_reco
             assert run["created"] == 400, run
 
             gone = [r["id"] for r in records[5::50]]
-            for rid in gone:
-                await sim.delete_record(cid, rid)
-            answer = await api.call("POST", f"/api/v1/tenants/{TENANT}/ironclad/reconcile")
-            assert answer.status == 202, answer.body
-            run = await api.wait_run(TENANT, answer.body["run_id"], timeout=120)
-            assert run["deleted"] == len(gone), run
+            await delete_and_reconcile(api, sim, TENANT, cid, gone, timeout=120)
 
             stored = await mongo_picture(db, TENANT)
             assert len(stored) == 400
