@@ -5,10 +5,9 @@ reason; the health check repairs a disabled webhook on its interval; no false de
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 from collections.abc import AsyncIterator, Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import aiohttp
@@ -74,15 +73,24 @@ async def _runs(api: AdminApi, kind: str) -> list[dict[str, Any]]:
     return sorted(answer.body["items"], key=lambda r: r["created_at"])
 
 
-async def _turns(probes: list[str], task: str) -> float:
+async def _metric(probes: list[str], sample: str) -> float:
+    """The sum over the importers' /metrics of one sample (name and labels, as printed)."""
     total = 0.0
     async with aiohttp.ClientSession() as session:
         for probe in probes:
             async with session.get(probe + "/metrics") as response:
                 for line in (await response.text()).splitlines():
-                    if line.startswith(f'contracts_scheduled_turns_total{{task="{task}"}}'):
+                    if line.startswith(sample + " "):
                         total += float(line.rpartition(" ")[2])
     return total
+
+
+async def _turns(probes: list[str], task: str) -> float:
+    return await _metric(probes, f'contracts_scheduled_turns_total{{task="{task}"}}')
+
+
+async def _supervisor_ticks(probes: list[str]) -> float:
+    return await _metric(probes, "contracts_run_supervisor_ticks_total")
 
 
 def _at(value: str) -> datetime:
@@ -99,8 +107,16 @@ async def test_one_turn_per_tenant_and_interval_across_two_importers(
     assert enabled.status == 200, enabled.body
     shown = (await api.call("GET", f"{BASE}/connection")).body["automatic_sync"]
     enabled_at = _at(shown["enabled_at"])
-    # The first reconciliation is due one interval after connecting, not at once.
-    await asyncio.sleep(RECONCILE_EVERY / 2)
+
+    # The first reconciliation is planned one interval after connecting, not at once (and the gaps below,
+    # which start at connecting, show it came no earlier).
+    async def planned() -> str | None:
+        schedule = (await api.call("GET", f"{BASE}/connection")).body["schedule"]
+        due: str | None = (schedule.get("reconcile") or {}).get("due_at")
+        return due
+
+    first_due = _at(await wait_for(planned, timeout=RECONCILE_EVERY, what="the first reconciliation planned"))
+    assert first_due - connected_at >= timedelta(seconds=RECONCILE_EVERY)
     assert await _runs(api, "reconcile") == []
     await wait_for(
         lambda: _reconciles_at_least(api, 3), timeout=4 * RECONCILE_EVERY, what="3 reconciliations"
@@ -156,7 +172,7 @@ async def test_an_edit_without_a_webhook_arrives_through_the_incremental_pass(
 async def test_a_stalled_run_is_failed_with_its_reason_and_not_rescanned(
     replicas: tuple[AdminApi, list[str]], stack: Stack, sim: Any, company: dict[str, Any]
 ) -> None:
-    api, _ = replicas
+    api, probes = replicas
     await _connect(api, sim, company)
     db = Database.connect(stack.mongodb_url, stack.database)
     try:
@@ -171,7 +187,13 @@ async def test_a_stalled_run_is_failed_with_its_reason_and_not_rescanned(
             return doc and doc.get("recounted_at")
 
         first_recount = await wait_for(recounted, timeout=STALL_AFTER, what="a recount of the quiet run")
-        await asyncio.sleep(1.0)  # several supervisor ticks: a quiet run is not recounted again
+        # Several looks of each replica's supervisor at the quiet run: it is not recounted again.
+        looked = await _supervisor_ticks(probes)
+
+        async def looked_again() -> bool:
+            return await _supervisor_ticks(probes) >= looked + 6
+
+        await wait_for(looked_again, timeout=STALL_AFTER, what="six more supervisor ticks")
         still = await runs.get(TENANT, run["_id"])
         assert still is not None
         assert still["status"] == "running"

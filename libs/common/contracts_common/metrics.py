@@ -55,6 +55,9 @@ SCHEDULED_TURNS = Counter(
     "Periodic work started, by task (reconcile, delta, webhook_health)",
     ["task"],
 )
+RUN_SUPERVISOR_TICKS = Counter(
+    "contracts_run_supervisor_ticks_total", "Looks of the run supervisor at the runs that stopped moving"
+)
 MONGODB_COMMANDS = Counter(
     "contracts_mongodb_commands_total",
     "Database round trips (commands sent to MongoDB), by service and command",

@@ -18,6 +18,7 @@ import structlog
 
 from contracts_common.commands import after_progress, publish_pages
 from contracts_common.messaging import Broker
+from contracts_common.metrics import RUN_SUPERVISOR_TICKS
 from contracts_common.runtime import every
 from contracts_common.settings import ImporterSettings
 from contracts_common.storage.database import Document
@@ -37,6 +38,10 @@ class RunSupervisor:
         await every(self._settings.run_supervisor_tick_seconds, self.tick, "run_supervisor")
 
     async def tick(self) -> None:
+        await self._look()
+        RUN_SUPERVISOR_TICKS.inc()
+
+    async def _look(self) -> None:
         now = utcnow()
         # Progress is what moves `updated_at`: a slot counted, a page done. A recount is not.
         for run in await self._runs.quiet(now - timedelta(seconds=self._settings.run_recount_after_seconds)):
