@@ -140,10 +140,10 @@ class Connections:
     async def set_automatic_sync(self, tenant: str, state: dict[str, Any]) -> None:
         """Automatic Sync on or off; the scheduler plans the tenant again (its webhook check comes, goes)."""
         now = utcnow()
+        # `next_due_at` only matters while connected: the scheduler's query asks for connected tenants.
         await self._db.connections.update_one(
-            {"tenant": tenant}, {"$set": {"automatic_sync": state, "updated_at": now}}
+            {"tenant": tenant}, {"$set": {"automatic_sync": state, "updated_at": now, "next_due_at": now}}
         )
-        await self.wake(tenant, now)
 
     async def save_webhook_check(
         self,
@@ -174,13 +174,6 @@ class Connections:
 
     # ------------------------------------------------------------------------------ periodic work
 
-    async def wake(self, tenant: str, now: datetime | None = None) -> None:
-        """Have the scheduler plan this tenant's periodic work at its next tick."""
-        await self._db.connections.update_one(
-            {"tenant": tenant, "status": ConnectionStatus.CONNECTED.value},
-            {"$set": {"next_due_at": now or utcnow()}},
-        )
-
     async def due(self, now: datetime, limit: int) -> list[Document]:
         """Connected tenants with periodic work due by `now`, the longest waiting first: one query on
         the `next_due_at` index, whatever the number of tenants."""
@@ -189,7 +182,7 @@ class Connections:
         cursor = (
             self._db.connections.find(
                 {"next_due_at": {"$lte": now}, "status": ConnectionStatus.CONNECTED.value},
-                {"client_secret_encrypted": 1, **dict.fromkeys(_SCHEDULING_FIELDS, 1)},
+                dict.fromkeys(_SCHEDULING_FIELDS, 1),
             )
             .sort("next_due_at", 1)
             .limit(limit)
@@ -261,6 +254,7 @@ _SCHEDULING_FIELDS = (
     "automatic_sync",
     "connected_at",
     "client_id",
+    "client_secret_encrypted",
     "user_email",
     "region",
     "granted_scopes",
