@@ -78,7 +78,28 @@ count_nodes() {
     python3 -c "import json, sys; print(len(json.load(sys.stdin).get('$2', [])))" 2>/dev/null || echo 0
 }
 
+running_nodes() {
+  local n count=0
+  for n in "${NODES[@]}"; do
+    if ctl "$n" -q status >/dev/null 2>&1; then count=$((count + 1)); fi
+  done
+  echo "$count"
+}
+
+# The cluster's data from a boot whose nodes are all gone (a machine restarted, a session ended): a node of
+# a cluster that stopped as a whole waits minutes at startup for the peers that stopped after it, and the
+# first node started alone never comes up. A test cluster keeps nothing worth that: begin afresh.
+forget_stale_cluster() {
+  local n pid
+  for n in "${NODES[@]}"; do
+    pid=$(cat "$BASE/ctest$n/pid" 2>/dev/null || true)
+    if [ -n "$pid" ]; then kill -9 "$pid" 2>/dev/null || true; fi
+  done
+  rm -rf "$BASE"
+}
+
 start() {
+  if [ -d "$BASE" ] && [ "$(running_nodes)" = 0 ]; then forget_stale_cluster; fi
   mkdir -p "$BASE"
   for n in "${NODES[@]}"; do start_node "$n"; done
   for n in 2 3; do
