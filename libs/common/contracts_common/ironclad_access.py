@@ -11,7 +11,9 @@ takes more than its cap.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -71,7 +73,38 @@ class NotConnected(Exception):
         self.status = status
 
 
+@dataclass
+class RequestTally:
+    """Ironclad requests made by one piece of a run's work (a page), added to the run with the write
+    that records that work, never with a write per request (R24)."""
+
+    requests: int = 0
+    rate_limited: int = 0
+
+    def counters(self) -> dict[str, int]:
+        return {"ironclad_requests": self.requests, "ironclad_rate_limited": self.rate_limited}
+
+
+# A context variable rather than a parameter: requests are made deep in the client, by tasks that copy
+# the context (asyncio.gather), and all of them add to the one tally of the work they belong to.
+_TALLY: ContextVar[RequestTally | None] = ContextVar("ironclad_tally", default=None)
+
+
+@contextmanager
+def tallied() -> Iterator[RequestTally]:
+    """Count the Ironclad requests made inside the block (and by the tasks it starts)."""
+    tally = RequestTally()
+    token = _TALLY.set(tally)
+    try:
+        yield tally
+    finally:
+        _TALLY.reset(token)
+
+
 def record_request_metrics(event: RequestEvent) -> None:
+    if (tally := _TALLY.get()) is not None:
+        tally.requests += event.attempts
+        tally.rate_limited += event.rate_limited
     IRONCLAD_REQUESTS.labels(endpoint=event.endpoint, status=str(event.status)).inc()
     IRONCLAD_LATENCY.labels(endpoint=event.endpoint).observe(event.duration_seconds)
     if str(event.status) == "429":

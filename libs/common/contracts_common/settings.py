@@ -42,6 +42,17 @@ class IroncladAccessSettings(SharedSettings):
     secrets_key: SecretStr
     ironclad_base_url: str | None = None
     ironclad_timeout_seconds: float = Field(default=30.0, gt=0)
+    # Sync health (contracts_common.health_status), judged alike by the gateway that shows it and the
+    # workers that announce its changes. Failed runs in a row that make a workspace `failing` (Fivetran
+    # warns after three):
+    health_failing_runs: int = Field(default=3, ge=1, le=50)
+    # An active run whose counters have not moved for this long is `run_stalled` (well before the run
+    # supervisor gives up on it, run_stall_seconds).
+    health_run_stalled_seconds: float = Field(default=900.0, ge=1)
+    # A 429 from Ironclad within this window counts as `rate_limited`.
+    health_rate_limited_window_seconds: float = Field(default=3600.0, ge=1)
+    # Newest runs read to judge the above: one bounded read on the (tenant, created_at) index.
+    health_runs_considered: int = Field(default=50, ge=1, le=500)
 
     @field_validator("ironclad_base_url")
     @classmethod
@@ -131,6 +142,9 @@ class ImporterSettings(IroncladAccessSettings):
     # ... and failed, with the reason, when it still has not moved after this long (e.g. its messages
     # were dead-lettered).
     run_stall_seconds: float = Field(default=1800.0, ge=1)
+    # Move every dead-lettered message from its `.dlq` into the `dead_letters` collection, where the
+    # operator API lists, replays and discards them (importer/dead_letter_keeper.py).
+    dead_letter_keeper_enabled: bool = True
 
 
 class MapperSettings(SharedSettings):

@@ -183,6 +183,8 @@ class Run(Body):
     documents_downloaded: int = 0
     documents_failed: int = 0
     mapping_errors: int = 0
+    ironclad_requests: int = Field(default=0, description="HTTP requests this run sent to Ironclad")
+    ironclad_rate_limited: int = Field(default=0, description="of which Ironclad answered 429")
     errors: list[dict[str, Any]]
     error: str | None
     progress: Progress

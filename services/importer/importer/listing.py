@@ -25,7 +25,7 @@ import structlog
 from contracts_common import commands
 from contracts_common.commands import advance_listing, after_progress, close_if_counted
 from contracts_common.ironclad import IroncladClient
-from contracts_common.ironclad_access import IroncladAccess, Lane
+from contracts_common.ironclad_access import IroncladAccess, Lane, RequestTally, tallied
 from contracts_common.messages import ListingDone, PageTask, RunKind, StartRun, UnchangedItem
 from contracts_common.messaging import Broker, Delivery
 from contracts_common.metrics import RECORDS
@@ -68,36 +68,42 @@ class ListingHandlers:
             log.info("run_not_active_skipped")
             return
         try:
-            client, _ = await self._access.client(message.tenant, Lane.BULK)
-            if run["pages_total"] is not None:
-                # Redelivered after it was planned: hand out again whatever was handed out and not done
-                # (a page done twice is checkpointed and counted once), then go on as usual.
-                await self._resume(run)
-                return
-            first = await client.list_records(page=0, page_size=self._page_size)
-            total = first.count if message.max_contracts is None else min(first.count, message.max_contracts)
-            pages_total = math.ceil(total / self._page_size)
-            # Complete only once the closing pass has run (see ListingDone). Page 0 was just listed to
-            # plan the run: it is handed out to this delivery, which works it below.
-            run = await self._runs.plan(
-                message.tenant,
-                message.run_id,
-                total=total,
-                pages_total=pages_total,
-                listing_complete=False,
-                window=PageWindow(pages=self._window, page_size=self._page_size, published=1),
-            )
-            log.info("run_planned", total=total, pages=pages_total, ironclad_count=first.count)
-            if run is None:
-                return  # erased meanwhile (the tenant's data removed)
-            if pages_total == 0:
-                await close_if_counted(self._broker, run)
-                return
-            # The next pages go out for the other replicas first, then page 0 is worked here.
-            await advance_listing(self._broker, self._runs, run)
-            await self._work_page(commands.page_task(run, 0), client, first.records)
+            with tallied() as tally:
+                await self._plan_and_work_first_page(message, run, tally)
         except FAILURES as exc:
             await self._failures.handle(exc, tenant=message.tenant, run_id=message.run_id, delivery=delivery)
+
+    async def _plan_and_work_first_page(
+        self, message: StartRun, run: dict[str, Any], tally: RequestTally
+    ) -> None:
+        client, _ = await self._access.client(message.tenant, Lane.BULK)
+        if run["pages_total"] is not None:
+            # Redelivered after it was planned: hand out again whatever was handed out and not done
+            # (a page done twice is checkpointed and counted once), then go on as usual.
+            await self._resume(run)
+            return
+        first = await client.list_records(page=0, page_size=self._page_size)
+        total = first.count if message.max_contracts is None else min(first.count, message.max_contracts)
+        pages_total = math.ceil(total / self._page_size)
+        # Complete only once the closing pass has run (see ListingDone). Page 0 was just listed to
+        # plan the run: it is handed out to this delivery, which works it below.
+        run = await self._runs.plan(
+            message.tenant,
+            message.run_id,
+            total=total,
+            pages_total=pages_total,
+            listing_complete=False,
+            window=PageWindow(pages=self._window, page_size=self._page_size, published=1),
+        )
+        log.info("run_planned", total=total, pages=pages_total, ironclad_count=first.count)
+        if run is None:
+            return  # erased meanwhile (the tenant's data removed)
+        if pages_total == 0:
+            await close_if_counted(self._broker, run)
+            return
+        # The next pages go out for the other replicas first, then page 0 is worked here.
+        await advance_listing(self._broker, self._runs, run)
+        await self._work_page(commands.page_task(run, 0), client, first.records, tally)
 
     async def _resume(self, run: dict[str, Any]) -> None:
         tenant, run_id = run["tenant"], run["_id"]
@@ -119,9 +125,10 @@ class ListingHandlers:
             await after_progress(self._broker, self._runs, run)
             return
         try:
-            client, _ = await self._access.client(task.tenant, Lane.BULK)
-            listed = await client.list_records(page=task.page, page_size=task.page_size)
-            await self._work_page(task, client, listed.records)
+            with tallied() as tally:
+                client, _ = await self._access.client(task.tenant, Lane.BULK)
+                listed = await client.list_records(page=task.page, page_size=task.page_size)
+                await self._work_page(task, client, listed.records, tally)
         except FAILURES as exc:
             await self._failures.handle(
                 exc,
@@ -131,7 +138,9 @@ class ListingHandlers:
                 generation=None,
             )
 
-    async def _work_page(self, task: PageTask, client: IroncladClient, listed: list[dict[str, Any]]) -> None:
+    async def _work_page(
+        self, task: PageTask, client: IroncladClient, listed: list[dict[str, Any]], tally: RequestTally
+    ) -> None:
         records = listed[: task.take]
         RECORDS.labels(outcome="fetched").inc(len(records))
         ids = [r["id"] for r in records]
@@ -151,7 +160,12 @@ class ListingHandlers:
             client, task.tenant, task.run_id, to_fetch, known, lane=Lane.BULK, unchanged=unchanged
         )
         run = await self._runs.complete_page(
-            task.tenant, task.run_id, task.page, listed=len(records), planned=task.take
+            task.tenant,
+            task.run_id,
+            task.page,
+            listed=len(records),
+            planned=task.take,
+            ironclad=tally.counters(),
         )
         await self._access.connections.touch_success(task.tenant)
         # The mapper may have counted the page's batch already; then the next pages, or the close, are

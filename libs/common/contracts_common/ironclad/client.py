@@ -71,6 +71,13 @@ class RequestEvent:
     backoff_seconds: float
     rate_limit_wait_seconds: float = 0.0
     error: str | None = None  # class name of the raised error, if any
+    # Of the call's attempts, how many Ironclad answered 429 (retried ones included).
+    rate_limited: int = 0
+
+    @property
+    def attempts(self) -> int:
+        """HTTP requests the call sent: the first, and one per retry."""
+        return self.retries + 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +153,7 @@ class _Progress:
     backoff_seconds: float = 0.0
     limiter_wait: float = 0.0
     refreshed: bool = False
+    rate_limited: int = 0
     status: int | Literal["error"] = "error"
     started: float = field(default_factory=time.monotonic)
 
@@ -526,6 +534,8 @@ class IroncladClient:
                         else:
                             failure = api_error_from_response(response.status, body, request_id)
                         retry_after = parse_retry_after(response.headers)
+                        if isinstance(failure, IroncladRateLimited):
+                            progress.rate_limited += 1
 
                 if (
                     isinstance(failure, IroncladAuthError)
@@ -573,6 +583,7 @@ class IroncladClient:
             backoff_seconds=progress.backoff_seconds,
             rate_limit_wait_seconds=progress.limiter_wait,
             error=error_name,
+            rate_limited=progress.rate_limited,
         )
         log.debug(
             "ironclad.request",

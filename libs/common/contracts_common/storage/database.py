@@ -87,6 +87,15 @@ INDEXES: dict[str, list[IndexModel]] = {
     # Event ids claimed by the importer's webhook syncs (one piece of work per event id).
     "webhook_work": [IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0, name="expiry")],
     "rate_limits": [IndexModel([("expire_at", ASCENDING)], expireAfterSeconds=0, name="idle_expiry")],
+    # Dead-lettered messages kept for an operator (storage/dead_letters.py), newest first by `order`,
+    # listed across queues, per queue or per tenant; a tenant's health counts its own.
+    "dead_letters": [
+        IndexModel([("order", DESCENDING)], name="newest"),
+        IndexModel([("queue", ASCENDING), ("order", DESCENDING)], name="queue_newest"),
+        IndexModel([("tenant", ASCENDING), ("order", DESCENDING)], name="tenant_newest"),
+    ],
+    # The last health announced per tenant (storage/health_state.py), by _id = tenant.
+    "health_state": [],
     f"{DOCUMENTS_BUCKET}.files": [
         IndexModel(
             [

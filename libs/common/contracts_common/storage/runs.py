@@ -11,11 +11,11 @@ run must agree exactly (R16); they are read together.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pymongo import ReturnDocument
 from pymongo.errors import BulkWriteError, DuplicateKeyError
@@ -128,9 +128,20 @@ def new_run_document(tenant: str, kind: RunKind, *, max_contracts: int | None = 
     }
 
 
+# Outcome counters the run statistics sum per bucket (GET .../runs/stats `records`).
+STATS_RECORDS = ("created", "updated", "unchanged", "deleted", "failed", "skipped_stale")
+# Ironclad requests a run made and how many of them Ironclad answered 429, added with the page
+# checkpoints (`complete_page`) rather than written per request (R24).
+IRONCLAD_COUNTERS = ("ironclad_requests", "ironclad_rate_limited")
+StatsBucket = Literal["hour", "day"]
+# Told of every run that reached its terminal status (health.changed detection, see health_status).
+OnTerminal = Callable[[Document], Awaitable[None]]
+
+
 class Runs:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, on_terminal: OnTerminal | None = None) -> None:
         self._db = db
+        self._on_terminal = on_terminal
 
     async def create(self, tenant: str, kind: RunKind, *, max_contracts: int | None = None) -> Document:
         doc = new_run_document(tenant, kind, max_contracts=max_contracts)
@@ -393,7 +404,14 @@ class Runs:
         return list((run or {}).get("closing_ids") or [])
 
     async def complete_page(
-        self, tenant: str, run_id: str, page: int, *, listed: int, planned: int
+        self,
+        tenant: str,
+        run_id: str,
+        page: int,
+        *,
+        listed: int,
+        planned: int,
+        ironclad: dict[str, int] | None = None,
     ) -> Document | None:
         """Checkpoint a page once; returns the run after it, None if it was already done (a redelivery).
 
@@ -414,12 +432,12 @@ class Runs:
             )
         except DuplicateKeyError:
             return None
+        inc = {"pages_done": 1, "expected": listed - planned, "listed": listed}
+        # The page's Ironclad requests ride on its checkpoint's write: no write of their own.
+        inc |= {name: amount for name, amount in (ironclad or {}).items() if name in IRONCLAD_COUNTERS}
         run = await self._db.runs.find_one_and_update(
             {"_id": run_id, "tenant": tenant},
-            {
-                "$inc": {"pages_done": 1, "expected": listed - planned, "listed": listed},
-                "$set": {"updated_at": utcnow()},
-            },
+            {"$inc": inc, "$set": {"updated_at": utcnow()}},
             return_document=ReturnDocument.AFTER,
         )
         return await self._finish_if_done(run)
@@ -458,6 +476,8 @@ class Runs:
         if doc is None:
             return None
         RUNS_FINISHED.labels(kind=doc["kind"], status=status.value).inc()
+        if self._on_terminal is not None:
+            await self._on_terminal(doc)
         return doc
 
     async def fail(self, tenant: str, run_id: str, error: str) -> Document | None:
@@ -468,6 +488,52 @@ class Runs:
         done = run["created"] + run["updated"] + run["unchanged"] + run["deleted"]
         status = RunStatus.PARTIALLY_SUCCEEDED if done > 0 else RunStatus.FAILED
         return await self.finish(tenant, run_id, status=status, error=error)
+
+    async def latest(self, tenant: str, limit: int) -> list[Document]:
+        """The tenant's newest runs, counters and times only: what health is judged on, one bounded
+        read on the (tenant, created_at) index."""
+        projection = {
+            "kind": 1,
+            "status": 1,
+            "created_at": 1,
+            "updated_at": 1,
+            "finished_at": 1,
+            "error": 1,
+            "ironclad_rate_limited": 1,
+        }
+        cursor = self._db.runs.find({"tenant": tenant}, projection).sort("created_at", -1).limit(limit)
+        return [doc async for doc in cursor]
+
+    async def stats(
+        self, tenant: str, *, start: datetime, end: datetime, bucket: StatsBucket
+    ) -> list[Document]:
+        """Runs created in [start, end) grouped by (bucket start, kind, status), with their outcome sums,
+        durations and Ironclad requests: one aggregation on the (tenant, created_at) index, whose rows
+        (at most buckets x kinds x statuses) the caller only reshapes."""
+        timed = {
+            "$and": [
+                {"$ne": [{"$ifNull": ["$finished_at", None]}, None]},
+                {"$ne": [{"$ifNull": ["$started_at", None]}, None]},
+            ]
+        }
+        millis = {"$subtract": ["$finished_at", "$started_at"]}
+        group: dict[str, Any] = {
+            "_id": {
+                "start": {"$dateTrunc": {"date": "$created_at", "unit": bucket}},
+                "kind": "$kind",
+                "status": "$status",
+            },
+            "runs": {"$sum": 1},
+            **{name: {"$sum": {"$ifNull": [f"${name}", 0]}} for name in (*STATS_RECORDS, *IRONCLAD_COUNTERS)},
+            "duration_ms_sum": {"$sum": {"$cond": [timed, millis, 0]}},
+            "duration_n": {"$sum": {"$cond": [timed, 1, 0]}},
+            "duration_ms_max": {"$max": {"$cond": [timed, millis, None]}},
+        }
+        pipeline: list[dict[str, Any]] = [
+            {"$match": {"tenant": tenant, "created_at": {"$gte": start, "$lt": end}}},
+            {"$group": group},
+        ]
+        return [row async for row in await self._db.runs.aggregate(pipeline)]
 
     async def cancel_active(self, tenant: str, reason: str) -> int:
         result = await self._db.runs.update_many(

@@ -1,0 +1,56 @@
+"""The last health announced for each tenant: what a new computation is compared with.
+
+The one writer of the `health_state` collection (one document per tenant, `_id` = tenant). A transition
+is recorded with a compare-and-set on the previous state, so of two processes that notice the same change
+at once exactly one records it, and so exactly one announces it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+from pymongo.errors import DuplicateKeyError
+
+from contracts_common.storage.database import Database
+from contracts_common.timeutil import utcnow
+
+
+class HealthState(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    status: str
+    reasons: list[str]
+    changed_at: datetime
+
+
+# What a tenant nobody has announced anything for is taken to be: a first computation that finds it
+# healthy announces nothing.
+UNANNOUNCED = HealthState(status="healthy", reasons=[], changed_at=datetime.min)
+
+
+class HealthStates:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def get(self, tenant: str) -> HealthState | None:
+        doc = await self._db.health_state.find_one({"_id": tenant})
+        return HealthState.model_validate(doc) if doc else None
+
+    async def transition(
+        self, tenant: str, previous: HealthState | None, status: str, reasons: list[str]
+    ) -> HealthState | None:
+        """Record `status`/`reasons` if the stored state is still `previous`; the new state, or None when
+        another process recorded a transition first."""
+        new = HealthState(status=status, reasons=reasons, changed_at=utcnow())
+        fields: dict[str, Any] = new.model_dump()
+        if previous is None:
+            try:
+                await self._db.health_state.insert_one({"_id": tenant, **fields})
+            except DuplicateKeyError:
+                return None
+            return new
+        result = await self._db.health_state.update_one(
+            {"_id": tenant, "status": previous.status, "reasons": previous.reasons}, {"$set": fields}
+        )
+        return new if result.modified_count == 1 else None
