@@ -19,7 +19,7 @@ from typing import Any
 
 import structlog
 
-from contracts_common.settings import IroncladAccessSettings
+from contracts_common.settings import SharedSettings
 from contracts_common.storage.connections import ConnectionStatus, Schedule
 from contracts_common.storage.database import Database, Document
 from contracts_common.storage.dead_letters import DeadLetters
@@ -71,7 +71,7 @@ class HealthRules:
     runs_considered: int = 50
 
     @classmethod
-    def of(cls, settings: IroncladAccessSettings) -> HealthRules:
+    def of(cls, settings: SharedSettings) -> HealthRules:
         return cls(
             failing_runs=settings.health_failing_runs,
             stalled_seconds=settings.health_run_stalled_seconds,
@@ -367,6 +367,6 @@ class HealthMonitor:
 
 
 def build_monitor(
-    db: Database, settings: IroncladAccessSettings, on_change: OnHealthChange | None = None
+    db: Database, settings: SharedSettings, on_change: OnHealthChange | None = None
 ) -> HealthMonitor:
     return HealthMonitor(HealthService(db, HealthRules.of(settings)), HealthStates(db), on_change)

@@ -34,17 +34,9 @@ class SharedSettings(BaseSettings):
     queue_replicas: int | None = Field(default=None, ge=1, le=9)
     # Port of the small HTTP server every worker runs for /healthz, /readyz and /metrics; 0 disables it.
     health_port: int = Field(default=0, ge=0, le=65535)
-
-
-class IroncladAccessSettings(SharedSettings):
-    """Settings of services that talk to Ironclad or decrypt stored credentials."""
-
-    secrets_key: SecretStr
-    ironclad_base_url: str | None = None
-    ironclad_timeout_seconds: float = Field(default=30.0, gt=0)
     # Sync health (contracts_common.health_status), judged alike by the gateway that shows it and the
-    # workers that announce its changes. Failed runs in a row that make a workspace `failing` (Fivetran
-    # warns after three):
+    # workers (importer, mapper) that announce its changes. Failed runs in a row that make a workspace
+    # `failing` (Fivetran warns after three):
     health_failing_runs: int = Field(default=3, ge=1, le=50)
     # An active run whose counters have not moved for this long is `run_stalled` (well before the run
     # supervisor gives up on it, run_stall_seconds).
@@ -53,6 +45,14 @@ class IroncladAccessSettings(SharedSettings):
     health_rate_limited_window_seconds: float = Field(default=3600.0, ge=1)
     # Newest runs read to judge the above: one bounded read on the (tenant, created_at) index.
     health_runs_considered: int = Field(default=50, ge=1, le=500)
+
+
+class IroncladAccessSettings(SharedSettings):
+    """Settings of services that talk to Ironclad or decrypt stored credentials."""
+
+    secrets_key: SecretStr
+    ironclad_base_url: str | None = None
+    ironclad_timeout_seconds: float = Field(default=30.0, gt=0)
 
     @field_validator("ironclad_base_url")
     @classmethod

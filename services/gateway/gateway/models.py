@@ -406,3 +406,115 @@ class Alive(Body):
 class Readiness(Body):
     ready: bool
     checks: dict[str, bool]
+
+
+# ---------------------------------------------------------------------------------------------- health
+
+
+class HealthReason(Body):
+    code: Literal[
+        "needs_reauth",
+        "missing_scopes",
+        "webhook_disabled",
+        "runs_failing",
+        "run_stalled",
+        "rate_limited",
+        "dead_letters",
+    ]
+    message: str = Field(description="a sentence for the admin")
+    since: Timestamp | None
+
+
+class NextDue(Body):
+    reconcile: Timestamp | None
+    delta: Timestamp | None
+    webhook_health: Timestamp | None
+
+
+class SyncHealth(Body):
+    status: Literal["healthy", "degraded", "failing", "disconnected"] = Field(
+        description="disconnected: no connection; failing: needs_reauth or runs_failing; degraded: any "
+        "other reason; healthy: none"
+    )
+    reasons: list[HealthReason]
+    last_success_at: Timestamp | None
+    next: NextDue = Field(description="when each periodic task is next due (null: not planned)")
+
+
+class StatsRecords(Body):
+    created: int
+    updated: int
+    unchanged: int
+    deleted: int
+    failed: int
+    skipped_stale: int
+
+
+class StatsDuration(Body):
+    avg: float | None = Field(description="seconds, over the bucket's finished runs; null: none finished")
+    max: float | None
+
+
+class StatsIronclad(Body):
+    requests: int
+    rate_limited: int = Field(description="requests Ironclad answered 429")
+
+
+class StatsBucket(Body):
+    start: Timestamp
+    runs: dict[str, dict[str, int]] = Field(description="runs created in the bucket: {kind: {status: n}}")
+    records: StatsRecords
+    duration_seconds: StatsDuration
+    ironclad: StatsIronclad
+
+
+class RunStats(Body):
+    model_config = ConfigDict(extra="forbid", serialize_by_alias=True, validate_by_name=True)
+    days: int
+    bucket: Literal["hour", "day"]
+    from_: Timestamp = Field(alias="from", description="start of the oldest bucket")
+    to: Timestamp
+    buckets: list[StatsBucket] = Field(description="every bucket of the range, oldest first, zero-filled")
+
+
+# ---------------------------------------------------------------------------------------------- dead letters
+
+
+class DeadLetterQueue(Body):
+    queue: str
+    count: int
+
+
+class DeadLetterItem(Body):
+    id: str
+    queue: str = Field(description="the work queue it failed in, where a replay puts it back")
+    tenant: str | None
+    message_type: str | None
+    reason: str
+    dead_lettered_at: Timestamp = Field(description="when it was first dead-lettered")
+    age_seconds: float
+    deaths: int = Field(description="how often it was dead-lettered (replays included)")
+
+
+class DeadLetterPage(Body):
+    queues: list[DeadLetterQueue] = Field(description="kept dead letters per queue (of the tenant if asked)")
+    items: list[DeadLetterItem]
+    next_cursor: str | None
+
+
+class DeadLetterReplayed(Body):
+    replayed: str
+
+
+class DeadLetterDiscarded(Body):
+    discarded: str
+
+
+class DeadLettersReplayed(Body):
+    replayed: list[str]
+    not_found: list[str] = Field(description="ids not kept (already replayed or discarded)")
+
+
+class DeadLettersDiscarded(Body):
+    discarded: list[str]
+    not_found: list[str] = Field(description="ids not kept (already replayed or discarded)")

@@ -361,6 +361,8 @@ def all_apis() -> list[Api]:
         changes,
         connection,
         contracts,
+        dead_letters,
+        health,
         mapping,
         runs,
         schema,
@@ -372,6 +374,7 @@ def all_apis() -> list[Api]:
     return [
         connection.api,
         runs.api,
+        health.api,
         contracts.api,
         changes.api,
         mapping.api,
@@ -379,6 +382,7 @@ def all_apis() -> list[Api]:
         automatic_sync.api,
         writeback.api,
         audit.api,
+        dead_letters.api,
         receiver.api,
         probes,
     ]

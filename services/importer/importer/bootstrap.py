@@ -9,6 +9,7 @@ from datetime import datetime
 import aiohttp
 
 from contracts_common.crypto import SecretBox
+from contracts_common.health_status import HealthMonitor, OnHealthChange, build_monitor
 from contracts_common.ironclad import RetryPolicy, TokenCache
 from contracts_common.ironclad_access import IroncladAccess, build_rate_limiter, lane_slots
 from contracts_common.messages import ListingDone, PageTask, StartRun, WebhookEvent, WritebackTask
@@ -16,9 +17,11 @@ from contracts_common.runtime import Runtime
 from contracts_common.settings import ImporterSettings
 from contracts_common.storage.connections import Connections
 from contracts_common.storage.contracts import Contracts
+from contracts_common.storage.dead_letters import DeadLetters
 from contracts_common.storage.runs import Runs
 from contracts_common.timeutil import utcnow
 from importer.closing import ClosingPass
+from importer.dead_letter_keeper import DeadLetterKeeper
 from importer.delta import DeltaSync
 from importer.documents import DocumentStore
 from importer.events import EventHandlers
@@ -49,15 +52,18 @@ def build_access(
     )
 
 
-async def setup(runtime: Runtime) -> None:
+async def setup(runtime: Runtime, *, on_health_change: OnHealthChange | None = None) -> None:
+    """`on_health_change` is told of each change of a tenant's health, once (the `health.changed`
+    notification, wired here when notifications are)."""
     settings = runtime.settings
     assert isinstance(settings, ImporterSettings)
     session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, sock_connect=10))
     runtime.background.append(asyncio.create_task(_close_on_cancel(session)))
     access = build_access(runtime, settings, session)
-    runs = Runs(runtime.db)
+    monitor = build_monitor(runtime.db, settings, on_health_change)
+    runs = Runs(runtime.db, on_terminal=monitor.run_finished)
     contracts = Contracts(runtime.db)
-    failures = RunFailurePolicy(runs, access.connections, settings)
+    failures = RunFailurePolicy(runs, access.connections, settings, monitor=monitor)
     per_tenant = settings.ironclad_tenant_concurrency
     publisher = build_publisher(runtime, settings)
     listing = ListingHandlers(
@@ -107,8 +113,10 @@ async def setup(runtime: Runtime) -> None:
     runtime.background.append(
         asyncio.create_task(RunSupervisor(runs, runtime.broker, settings).run_forever())
     )
+    if settings.dead_letter_keeper_enabled:
+        await DeadLetterKeeper(runtime.broker, DeadLetters(runtime.db), monitor).start()
     if settings.scheduler_enabled:
-        scheduler = build_scheduler(runtime, access, publisher)
+        scheduler = build_scheduler(runtime, access, publisher, monitor=monitor)
         runtime.background.append(asyncio.create_task(scheduler.run_forever()))
 
 
@@ -128,21 +136,23 @@ def build_scheduler(
     publisher: RecordPublisher,
     *,
     clock: Callable[[], datetime] = utcnow,
+    monitor: HealthMonitor | None = None,
 ) -> Scheduler:
     settings = runtime.settings
     assert isinstance(settings, ImporterSettings)
+    monitor = monitor or build_monitor(runtime.db, settings)
     return Scheduler(
         db=runtime.db,
         broker=runtime.broker,
         connections=access.connections,
         delta=DeltaSync(
             access=access,
-            runs=Runs(runtime.db),
+            runs=Runs(runtime.db, on_terminal=monitor.run_finished),
             contracts=Contracts(runtime.db),
             publisher=publisher,
             overlap_seconds=settings.delta_sync_overlap_seconds,
         ),
-        health=WebhookHealth(access=access),
+        health=WebhookHealth(access=access, monitor=monitor),
         settings=settings,
         owner=runtime.instance,
         clock=clock,

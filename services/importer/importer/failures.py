@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import structlog
 
+from contracts_common.health_status import HealthMonitor
 from contracts_common.ironclad import (
     IroncladAuthError,
     IroncladError,
@@ -26,9 +27,17 @@ TRANSIENT: tuple[type[Exception], ...] = (IroncladRateLimited, IroncladServerErr
 
 
 class RunFailurePolicy:
-    def __init__(self, runs: Runs, connections: Connections, settings: SharedSettings) -> None:
+    def __init__(
+        self,
+        runs: Runs,
+        connections: Connections,
+        settings: SharedSettings,
+        *,
+        monitor: HealthMonitor | None = None,
+    ) -> None:
         self._runs = runs
         self._connections = connections
+        self._monitor = monitor
         self._delivery_limit = settings.delivery_limit
 
     async def handle(
@@ -46,9 +55,13 @@ class RunFailurePolicy:
                 "Ironclad rejected the stored client credentials (invalid_client): "
                 "the secret was rotated or the app deleted. Reconnect in the Ironclad panel."
             )
-            if await self._connections.mark_needs_reauth(tenant, reason, generation):
+            marked = await self._connections.mark_needs_reauth(tenant, reason, generation)
+            if marked:
                 log.warning("connection_needs_reauth", reason=str(exc))
             await self._end(tenant, run_id, reason)
+            if marked and self._monitor is not None and run_id is None:
+                # With a run, its end already judged health again (Runs on_terminal).
+                await self._monitor.observe_quietly(tenant)
             return
         if isinstance(exc, NotConnected):
             await self._end(tenant, run_id, f"the Ironclad connection is {exc.status}; the run was stopped")

@@ -74,8 +74,9 @@ class ListingHandlers:
             await self._failures.handle(exc, tenant=message.tenant, run_id=message.run_id, delivery=delivery)
 
     async def _plan_and_work_first_page(
-        self, message: StartRun, run: dict[str, Any], tally: RequestTally
+        self, message: StartRun, run: dict[str, Any] | None, tally: RequestTally
     ) -> None:
+        assert run is not None
         client, _ = await self._access.client(message.tenant, Lane.BULK)
         if run["pages_total"] is not None:
             # Redelivered after it was planned: hand out again whatever was handed out and not done

@@ -15,6 +15,7 @@ from typing import Any
 
 import structlog
 
+from contracts_common.health_status import HealthMonitor
 from contracts_common.ironclad import IroncladClient, IroncladError, IroncladNotFound, OAuthError
 from contracts_common.ironclad_access import IroncladAccess, Lane
 from contracts_common.storage.database import Document
@@ -29,9 +30,19 @@ DELETED = "deleted"
 
 
 class WebhookHealth:
-    def __init__(self, *, access: IroncladAccess) -> None:
+    def __init__(self, *, access: IroncladAccess, monitor: HealthMonitor | None = None) -> None:
         self._access = access
         self._connections = access.connections
+        self._monitor = monitor
+
+    async def check(self, connection: Document) -> str:
+        """Look at the tenant's webhooks, repair what may be repaired, record it; returns the state.
+        A state that changed changes the tenant's health (webhook_disabled), judged again here."""
+        previous = (connection.get("automatic_sync") or {}).get("webhook_state") or ENABLED
+        state = await self._check(connection)
+        if state != previous and self._monitor is not None:
+            await self._monitor.observe_quietly(connection["tenant"])
+        return state
 
     async def check_all(self) -> dict[str, str]:
         """Check every tenant with Automatic Sync on now, whatever the schedule (the operator's way);
@@ -47,8 +58,7 @@ class WebhookHealth:
                 log.exception("webhook_health_check_failed", tenant=tenant)
         return states
 
-    async def check(self, connection: Document) -> str:
-        """Look at the tenant's webhooks, repair what may be repaired, record it; returns the state."""
+    async def _check(self, connection: Document) -> str:
         tenant = connection["tenant"]
         sync: dict[str, Any] = dict(connection.get("automatic_sync") or {})
         ids = [str(i) for i in sync.get("webhook_ids") or []]

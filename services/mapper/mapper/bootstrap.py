@@ -6,6 +6,7 @@ import asyncio
 import uuid
 
 from contracts_common.current_mapping import MappingCache
+from contracts_common.health_status import OnHealthChange, build_monitor
 from contracts_common.messages import FetchedBatch, LiveBatch, RemapTask
 from contracts_common.runtime import Runtime
 from contracts_common.settings import MapperSettings
@@ -17,21 +18,25 @@ from mapper.feed import FeedRecorder
 from mapper.handlers import RecordHandlers
 
 
-def build_handlers(runtime: Runtime) -> RecordHandlers:
+def build_handlers(runtime: Runtime, on_health_change: OnHealthChange | None = None) -> RecordHandlers:
     assert isinstance(runtime.settings, MapperSettings)
+    # The mapper counts a run's last batch, so it is often the one that finishes the run: it judges the
+    # tenant's health then, like the importer (contracts_common.health_status).
+    monitor = build_monitor(runtime.db, runtime.settings, on_health_change)
     return RecordHandlers(
         db=runtime.db,
         broker=runtime.broker,
-        runs=Runs(runtime.db),
+        runs=Runs(runtime.db, on_terminal=monitor.run_finished),
         contracts=Contracts(runtime.db),
         mappings=MappingCache(Mappings(runtime.db)),
         remap_batch_size=runtime.settings.remap_batch_size,
     )
 
 
-async def setup(runtime: Runtime) -> None:
+async def setup(runtime: Runtime, *, on_health_change: OnHealthChange | None = None) -> None:
+    """`on_health_change`: as the importer's (importer.bootstrap.setup)."""
     assert isinstance(runtime.settings, MapperSettings)
-    handlers = build_handlers(runtime)
+    handlers = build_handlers(runtime, on_health_change)
     per_tenant = runtime.settings.mapper_tenant_concurrency
     # Each lane its own queue and consumer: a backfill's pages never hold up webhook syncs and
     # incremental passes. Within a lane, one tenant's batches are stored at most `per_tenant` at a time;

@@ -208,6 +208,37 @@ class Broker:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, max_wait)
 
+    async def republish(
+        self,
+        queue: str,
+        body: bytes,
+        *,
+        headers: dict[str, Any],
+        message_id: str,
+        content_type: str | None,
+        timeout: float = 10.0,
+    ) -> None:
+        """Put a kept message back on its work queue (`queue`, its full name) as it was, confirmed:
+        a dead letter's replay. Raises BrokerUnavailable if the broker does not confirm it."""
+        if self._exchange is None:
+            raise BrokerUnavailable("broker not connected")
+        message = aio_pika.Message(
+            body,
+            content_type=content_type or "application/json",
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            message_id=message_id,
+            headers=headers,
+            timestamp=time.time(),
+        )
+        try:
+            confirmation = await self._exchange.publish(
+                message, routing_key=queue, mandatory=True, timeout=timeout
+            )
+        except BROKER_ERRORS as exc:
+            raise BrokerUnavailable(f"replay to {queue} not confirmed: {exc!r}") from exc
+        if not isinstance(confirmation, aiormq.spec.Basic.Ack):
+            raise BrokerUnavailable(f"replay to {queue} not acknowledged: {confirmation!r}")
+
     async def dead_letter(self, queue_suffix: str, incoming: AbstractIncomingMessage, reason: str) -> None:
         if self._dead_letter_exchange is None:
             raise BrokerUnavailable("broker not connected")

@@ -65,11 +65,7 @@ class Topology:
         await channel.declare_exchange(self.changes_exchange, aio_pika.ExchangeType.TOPIC, durable=True)
         for suffix in QUEUE_SUFFIXES:
             name = self.queue(suffix)
-            dlq = await channel.declare_queue(
-                self.dead_letter_queue(suffix),
-                durable=True,
-                arguments={"x-queue-type": "quorum", **self._replicas()},
-            )
+            dlq = await self.declare_dead_letter_queue(channel, suffix)
             await dlq.bind(dlx, routing_key=name)
             queue = await self.declare_queue(channel, suffix)
             await queue.bind(exchange, routing_key=name)
@@ -92,6 +88,15 @@ class Topology:
             "x-overflow": "reject-publish",
             **self._replicas(),
         }
+
+    async def declare_dead_letter_queue(self, channel: AbstractChannel, suffix: str) -> AbstractQueue:
+        """Declare one dead-letter queue (its consumer, the dead-letter keeper, declares it too: a robust
+        channel re-consumes only the queues declared through it)."""
+        return await channel.declare_queue(
+            self.dead_letter_queue(suffix),
+            durable=True,
+            arguments={"x-queue-type": "quorum", **self._replicas()},
+        )
 
     async def declare_queue(self, channel: AbstractChannel, suffix: str) -> AbstractQueue:
         """Declare one work queue. Consumers declare (not just look up) their queue: a robust channel

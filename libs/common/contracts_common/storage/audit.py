@@ -37,6 +37,8 @@ class AuditAction(enum.StrEnum):
     WRITEBACK_UPDATE_RECORD = "writeback.update_record"
     WRITEBACK_UPLOAD_DOCUMENT = "writeback.upload_document"
     NOTIFICATIONS_CHANGED = "notifications.changed"
+    DEAD_LETTER_REPLAYED = "dead_letter.replayed"
+    DEAD_LETTER_DISCARDED = "dead_letter.discarded"
 
 
 class AuditActor(BaseModel):

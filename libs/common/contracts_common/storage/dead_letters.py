@@ -190,7 +190,7 @@ class DeadLetters:
 
     async def of_tenant(self, tenant: str) -> tuple[int, datetime | None]:
         """How many of the tenant's messages are dead-lettered, and since when (the oldest)."""
-        pipeline = [
+        pipeline: list[dict[str, Any]] = [
             {"$match": {"tenant": tenant}},
             {"$group": {"_id": None, "count": {"$sum": 1}, "since": {"$min": "$dead_lettered_at"}}},
         ]
