@@ -373,8 +373,9 @@ def all_apis() -> list[Api]:
 
     return [
         connection.api,
-        runs.api,
+        # Before runs: its .../runs/stats must be routed before runs' .../runs/{run_id}.
         health.api,
+        runs.api,
         contracts.api,
         changes.api,
         mapping.api,
