@@ -17,7 +17,7 @@ from contracts_common.messaging import Broker
 from contracts_common.storage.audit import AuditAction, AuditActor, AuditLog
 from contracts_common.storage.database import Database
 from contracts_common.storage.dead_letters import DeadLetter, DeadLetters, replay_headers
-from contracts_common.timeutil import utcnow
+from contracts_common.timeutil import iso, utcnow
 
 log = structlog.get_logger(__name__)
 
@@ -46,7 +46,7 @@ class DeadLetterService:
                     "tenant": letter.tenant,
                     "message_type": letter.message_type,
                     "reason": letter.reason,
-                    "dead_lettered_at": letter.dead_lettered_at,
+                    "dead_lettered_at": iso(letter.dead_lettered_at),
                     "age_seconds": round(max(0.0, (now - letter.dead_lettered_at).total_seconds()), 3),
                     "deaths": letter.deaths,
                 }
