@@ -23,7 +23,7 @@ from contracts_common.settings import SharedSettings
 from contracts_common.storage.connections import ConnectionStatus, Schedule
 from contracts_common.storage.database import Database, Document
 from contracts_common.storage.dead_letters import DeadLetters
-from contracts_common.storage.health_state import HealthState, HealthStates
+from contracts_common.storage.health_state import UNANNOUNCED, HealthStates
 from contracts_common.storage.runs import ACTIVE, Runs, RunStatus
 from contracts_common.timeutil import iso, utcnow
 
@@ -327,7 +327,7 @@ class HealthMonitor:
     async def observe_health(self, tenant: str) -> HealthChange | None:
         health = await self._service.compute(tenant)
         stored = await self._states.get(tenant)
-        before = stored or HealthState(status=HealthStatus.HEALTHY.value, reasons=[], changed_at=datetime.min)
+        before = stored or UNANNOUNCED
         codes = sorted(health.codes)
         if before.status == health.status.value and sorted(before.reasons) == codes:
             return None

@@ -67,7 +67,7 @@ class DeadLetterService:
             message_id=letter.id,
             content_type=letter.content_type,
         )
-        await self.store.delete(letter.id)
+        await self.store.forget(letter)
         log.info("dead_letter_replayed", dead_letter=letter.id, queue=letter.queue, tenant=letter.tenant)
         await self._audit(letter, actor, AuditAction.DEAD_LETTER_REPLAYED)
         return True

@@ -150,7 +150,12 @@ class DeadLetters:
         try:
             await self._db.dead_letters.insert_one(doc)
         except DuplicateKeyError:
-            return letter, False
+            # Kept before: this very death seen twice (nothing to do), or a replay that died again before
+            # the replay forgot the kept copy (a later death: it replaces the copy, see `forget`).
+            result = await self._db.dead_letters.replace_one(
+                {"_id": letter.id, "deaths": {"$lt": letter.deaths}}, doc
+            )
+            return letter, result.modified_count == 1
         return letter, True
 
     async def get(self, letter_id: str) -> DeadLetter | None:
@@ -159,6 +164,12 @@ class DeadLetters:
 
     async def delete(self, letter_id: str) -> bool:
         result = await self._db.dead_letters.delete_one({"_id": letter_id})
+        return result.deleted_count == 1
+
+    async def forget(self, letter: DeadLetter) -> bool:
+        """Delete the kept copy after its replay, unless the replayed message died again meanwhile (its
+        later death, kept under the same id, stays)."""
+        result = await self._db.dead_letters.delete_one({"_id": letter.id, "deaths": letter.deaths})
         return result.deleted_count == 1
 
     async def page(

@@ -7,7 +7,7 @@ at once exactly one records it, and so exactly one announces it.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -26,7 +26,7 @@ class HealthState(BaseModel):
 
 # What a tenant nobody has announced anything for is taken to be: a first computation that finds it
 # healthy announces nothing.
-UNANNOUNCED = HealthState(status="healthy", reasons=[], changed_at=datetime.min)
+UNANNOUNCED = HealthState(status="healthy", reasons=[], changed_at=datetime.min.replace(tzinfo=UTC))
 
 
 class HealthStates:
