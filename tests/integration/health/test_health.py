@@ -172,3 +172,55 @@ async def test_a_change_of_health_is_announced_once_and_its_resolution_once(
     assert changes[1].resolved == ["runs_failing"]
     assert changes[1].previous_status == "failing"
     assert (await _health(api))["status"] == "healthy"
+
+
+async def test_a_webhook_ironclad_disabled_is_a_reason_announced_once_and_resolved_on_repair(
+    api: AdminApi, simulator: Any, sim: Any, stack: Stack, company: dict[str, Any]
+) -> None:
+    from types import SimpleNamespace
+
+    import aiohttp
+
+    from contracts_common.health_status import build_monitor
+    from contracts_common.settings import ImporterSettings
+    from contracts_common.storage.database import Database
+    from importer.bootstrap import build_access
+    from importer.webhook_health import WebhookHealth
+
+    await _connected(api, sim, company)
+    enabled = await api.call("POST", "/api/v1/tenants/acme/ironclad/automatic-sync")
+    assert enabled.status == 200, enabled
+    seen: list[HealthChange] = []
+
+    async def record(tenant: str, change: HealthChange) -> None:
+        seen.append(change)
+
+    settings = ImporterSettings()
+    db = Database.connect(stack.mongodb_url, stack.database)
+    session = aiohttp.ClientSession()
+    try:
+        access = build_access(SimpleNamespace(db=db), settings, session)  # type: ignore[arg-type]
+        checks = WebhookHealth(access=access, monitor=build_monitor(db, settings, record))
+        # Without the scope to register webhooks, a webhook Ironclad disabled stays down.
+        scope = "public.webhooks.createWebhooks"
+        await db.connections.update_one({"tenant": "acme"}, {"$pull": {"granted_scopes": scope}})
+        await sim.disable_webhook_by_system(enabled.body["webhook_ids"][0])
+        assert await checks.check_all() == {"acme": "disabledBySystem"}
+        assert await checks.check_all() == {"acme": "disabledBySystem"}
+        health = await _health(api)
+        assert (health["status"], _codes(health)) == ("degraded", ["webhook_disabled"])
+        assert "polling fallback" in health["reasons"][0]["message"]
+        assert scope in health["reasons"][0]["message"]
+        assert health["reasons"][0]["since"] is not None
+        assert [(c.status.value, [r.code.value for r in c.reasons]) for c in seen] == [
+            ("degraded", ["webhook_disabled"])
+        ]
+
+        await db.connections.update_one({"tenant": "acme"}, {"$push": {"granted_scopes": scope}})
+        assert await checks.check_all() == {"acme": "enabled"}
+        assert [c.status.value for c in seen] == ["degraded", "healthy"]
+        assert seen[1].resolved == ["webhook_disabled"]
+        assert (await _health(api))["status"] == "healthy"
+    finally:
+        await session.close()
+        await db.close()
