@@ -24,7 +24,7 @@ import structlog
 
 from contracts_common.ironclad import IroncladClient
 from contracts_common.ironclad.client import MAX_PAGE_SIZE
-from contracts_common.ironclad_access import IroncladAccess, Lane
+from contracts_common.ironclad_access import IroncladAccess, Lane, RequestTally, tallied
 from contracts_common.messages import RunKind
 from contracts_common.metrics import RECORDS
 from contracts_common.storage.contracts import Contracts
@@ -56,6 +56,10 @@ class ClosingPass:
         self._concurrency = concurrency
 
     async def run(self, tenant: str, run_id: str, kind: RunKind) -> None:
+        with tallied() as tally:
+            await self._close(tenant, run_id, kind, tally)
+
+    async def _close(self, tenant: str, run_id: str, kind: RunKind, tally: RequestTally) -> None:
         run = await self._runs.get(tenant, run_id)
         if run is None or run["status"] not in ACTIVE or run.get("listing_complete"):
             return
@@ -97,7 +101,7 @@ class ClosingPass:
         deleted = await self._contracts.mark_deleted(tenant, gone, run_id) if gone else 0
         RECORDS.labels(outcome="deleted").inc(deleted)
         log.info("listing_closed", run_id=run_id, closing_records=len(records), deleted=deleted)
-        await self._runs.mark_listing_complete(tenant, run_id, deleted=deleted)
+        await self._runs.mark_listing_complete(tenant, run_id, deleted=deleted, ironclad=tally.counters())
         await self._runs.try_finish(tenant, run_id)
 
     async def _changed_during_listing(

@@ -254,11 +254,18 @@ class Runs:
             {"$set": {"updated_at": utcnow()}},
         )
 
-    async def mark_listing_complete(self, tenant: str, run_id: str, *, deleted: int = 0) -> None:
-        await self._db.runs.update_one(
-            {"_id": run_id, "tenant": tenant, "listing_complete": False},
-            {"$set": {"listing_complete": True, "deleted": deleted, "updated_at": utcnow()}},
-        )
+    async def mark_listing_complete(
+        self, tenant: str, run_id: str, *, deleted: int = 0, ironclad: dict[str, int] | None = None
+    ) -> None:
+        """Once per run; `ironclad`: the closing pass's requests, added with this write (see
+        complete_page)."""
+        update: dict[str, Any] = {
+            "$set": {"listing_complete": True, "deleted": deleted, "updated_at": utcnow()}
+        }
+        counted = {name: n for name, n in (ironclad or {}).items() if name in IRONCLAD_COUNTERS and n}
+        if counted:
+            update["$inc"] = counted
+        await self._db.runs.update_one({"_id": run_id, "tenant": tenant, "listing_complete": False}, update)
 
     async def count(
         self, tenant: str, run_id: str, items: Sequence[Counted], *, errors: Sequence[Document] = ()
