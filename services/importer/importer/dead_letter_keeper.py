@@ -61,12 +61,14 @@ class DeadLetterKeeper:
             await self._settle(incoming, requeue=True)
             return
         await self._settle(incoming, requeue=None)
-        if new:
+        if not new:
+            return
+        context = {"tenant": letter.tenant} if letter.tenant else {}
+        with structlog.contextvars.bound_contextvars(**context):
             log.warning(
                 "dead_letter_kept",
                 dead_letter=letter.id,
                 queue=letter.queue,
-                tenant=letter.tenant,
                 message_type=letter.message_type,
                 reason=letter.reason[:200],
             )
