@@ -74,9 +74,8 @@ class ListingHandlers:
             await self._failures.handle(exc, tenant=message.tenant, run_id=message.run_id, delivery=delivery)
 
     async def _plan_and_work_first_page(
-        self, message: StartRun, run: dict[str, Any] | None, tally: RequestTally
+        self, message: StartRun, run: dict[str, Any], tally: RequestTally
     ) -> None:
-        assert run is not None
         client, _ = await self._access.client(message.tenant, Lane.BULK)
         if run["pages_total"] is not None:
             # Redelivered after it was planned: hand out again whatever was handed out and not done
@@ -88,7 +87,7 @@ class ListingHandlers:
         pages_total = math.ceil(total / self._page_size)
         # Complete only once the closing pass has run (see ListingDone). Page 0 was just listed to
         # plan the run: it is handed out to this delivery, which works it below.
-        run = await self._runs.plan(
+        planned = await self._runs.plan(
             message.tenant,
             message.run_id,
             total=total,
@@ -97,14 +96,14 @@ class ListingHandlers:
             window=PageWindow(pages=self._window, page_size=self._page_size, published=1),
         )
         log.info("run_planned", total=total, pages=pages_total, ironclad_count=first.count)
-        if run is None:
+        if planned is None:
             return  # erased meanwhile (the tenant's data removed)
         if pages_total == 0:
-            await close_if_counted(self._broker, run)
+            await close_if_counted(self._broker, planned)
             return
         # The next pages go out for the other replicas first, then page 0 is worked here.
-        await advance_listing(self._broker, self._runs, run)
-        await self._work_page(commands.page_task(run, 0), client, first.records, tally)
+        await advance_listing(self._broker, self._runs, planned)
+        await self._work_page(commands.page_task(planned, 0), client, first.records, tally)
 
     async def _resume(self, run: dict[str, Any]) -> None:
         tenant, run_id = run["tenant"], run["_id"]
