@@ -6,6 +6,7 @@ import aiohttp
 from aiohttp import web
 
 from contracts_common.crypto import SecretBox
+from contracts_common.health_status import OnHealthChange
 from contracts_common.ironclad import RetryPolicy, TokenCache
 from contracts_common.ironclad_access import IroncladAccess, build_rate_limiter
 from contracts_common.messaging import Broker, Topology
@@ -17,7 +18,9 @@ from gateway.app import create_app
 from gateway.deps import GatewayDeps
 
 
-async def build(settings: GatewaySettings) -> tuple[web.Application, GatewayDeps]:
+async def build(
+    settings: GatewaySettings, *, on_health_change: OnHealthChange | None = None
+) -> tuple[web.Application, GatewayDeps]:
     db = Database.connect(settings.mongodb_url, settings.mongodb_database, service="gateway")
     await db.ensure_indexes()
     broker = Broker(
@@ -38,7 +41,9 @@ async def build(settings: GatewaySettings) -> tuple[web.Application, GatewayDeps
         # The admin waits on these calls: retry little.
         retry=RetryPolicy(max_retries=2, base_seconds=0.3, max_seconds=2.0),
     )
-    d = GatewayDeps(settings=settings, db=db, broker=broker, box=box, access=access)
+    d = GatewayDeps(
+        settings=settings, db=db, broker=broker, box=box, access=access, on_health_change=on_health_change
+    )
     app = create_app(d)
 
     async def close(_: web.Application) -> None:

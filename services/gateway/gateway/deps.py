@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aiohttp import web
 
 from contracts_common.crypto import SecretBox
+from contracts_common.health_status import HealthMonitor, OnHealthChange, build_monitor
 from contracts_common.ironclad_access import IroncladAccess
 from contracts_common.messaging import Broker
 from contracts_common.services.automatic_sync import AutomaticSyncService
@@ -28,6 +29,14 @@ class GatewayDeps:
     broker: Broker
     box: SecretBox
     access: IroncladAccess
+    # Told of each change of a tenant's health the gateway causes (connected, disconnected, Automatic
+    # Sync on or off, a dead letter replayed or discarded), once: the `health.changed` notification, as
+    # the importer's and the mapper's (contracts_common.health_status).
+    on_health_change: OnHealthChange | None = field(default=None, kw_only=True)
+
+    @property
+    def health(self) -> HealthMonitor:
+        return build_monitor(self.db, self.settings, self.on_health_change)
 
     @property
     def connections(self) -> Connections:

@@ -40,3 +40,27 @@ async def watched_workers(
             await setup(runtime, on_health_change=record)
             exits.push_async_callback(runtime.broker.stop_consuming, 5.0)
         yield
+
+
+@pytest.fixture
+async def watched_api(
+    stack: Stack, simulator: Any, monkeypatch: pytest.MonkeyPatch, changes: list[HealthChange]
+) -> AsyncIterator[Any]:
+    """The real gateway with `on_health_change` recording each change it causes, and a client of it."""
+    import aiohttp
+
+    from contracts_common.settings import GatewaySettings
+    from gateway.bootstrap import build
+    from tests.support.api import AdminApi
+    from tests.support.services import ADMIN_TOKEN, serve
+
+    async def record(tenant: str, change: HealthChange) -> None:
+        changes.append(change)
+
+    stack.apply_env(monkeypatch)
+    app, _ = await build(GatewaySettings(), on_health_change=record)
+    async with (
+        serve(app, stack.gateway_port) as url,
+        aiohttp.ClientSession(headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}) as session,
+    ):
+        yield AdminApi(url, session)

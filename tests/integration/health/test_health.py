@@ -224,3 +224,37 @@ async def test_a_webhook_ironclad_disabled_is_a_reason_announced_once_and_resolv
     finally:
         await session.close()
         await db.close()
+
+
+async def test_changes_the_gateway_causes_are_announced_by_it_once_each(
+    fast_failures: None,
+    watched_api: AdminApi,
+    watched_workers: None,
+    sim: Any,
+    company: dict[str, Any],
+    changes: list[HealthChange],
+) -> None:
+    """Credentials rejected (seen by a run) → failing; a reconnect (the gateway) → healthy; a disconnect
+    (the gateway) → disconnected: one change each, whichever service noticed it."""
+    api = watched_api
+    await _connected(api, sim, company)
+    assert changes == [], "a first healthy connection is no change"
+    await sim.revoke_app(company["apps"][0]["client_id"])
+    run = await api.wait_run("acme", await api.start_import("acme"))
+    assert run["status"] == "failed"
+    assert [(c.status.value, [r.code.value for r in c.reasons]) for c in changes] == [
+        ("failing", ["needs_reauth"])
+    ]
+
+    app = await sim.add_app(company["company_id"], scopes=list(company["apps"][0]["scopes"]))
+    answer = await api.connect("acme", app, EMAIL)
+    assert answer.status == 200, answer
+    assert [c.status.value for c in changes] == ["failing", "healthy"]
+    assert changes[1].resolved == ["needs_reauth"]
+    run = await api.wait_run("acme", await api.start_import("acme"))
+    assert run["status"] == "succeeded"
+
+    assert (await api.call("DELETE", "/api/v1/tenants/acme/ironclad/connection")).status == 200
+    assert [c.status.value for c in changes] == ["failing", "healthy", "disconnected"]
+    assert changes[2].previous_status == "healthy"
+    assert (await _health(api))["status"] == "disconnected"

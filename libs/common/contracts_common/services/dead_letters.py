@@ -55,11 +55,11 @@ class DeadLetterService:
             "next_cursor": next_cursor,
         }
 
-    async def replay(self, letter_id: str, actor: AuditActor) -> bool:
-        """Publish the kept message back to its queue, then forget it; False if it is not kept."""
+    async def replay(self, letter_id: str, actor: AuditActor) -> DeadLetter | None:
+        """Publish the kept message back to its queue, then forget it; None if it is not kept."""
         letter = await self.store.get(letter_id)
         if letter is None:
-            return False
+            return None
         await self.broker.republish(
             letter.queue,
             letter.body,
@@ -70,15 +70,15 @@ class DeadLetterService:
         await self.store.forget(letter)
         log.info("dead_letter_replayed", dead_letter=letter.id, queue=letter.queue, tenant=letter.tenant)
         await self._audit(letter, actor, AuditAction.DEAD_LETTER_REPLAYED)
-        return True
+        return letter
 
-    async def discard(self, letter_id: str, actor: AuditActor) -> bool:
+    async def discard(self, letter_id: str, actor: AuditActor) -> DeadLetter | None:
         letter = await self.store.get(letter_id)
         if letter is None or not await self.store.delete(letter.id):
-            return False
+            return None
         log.warning("dead_letter_discarded", dead_letter=letter.id, queue=letter.queue, tenant=letter.tenant)
         await self._audit(letter, actor, AuditAction.DEAD_LETTER_DISCARDED)
-        return True
+        return letter
 
     async def _audit(self, letter: DeadLetter, actor: AuditActor, action: AuditAction) -> None:
         # The tenant whose message it was sees it in its own audit trail; a message of no tenant (a body

@@ -38,6 +38,7 @@ async def enable(request: web.Request) -> web.Response:
     if request.can_read_body and (await request.read()).strip() not in (b"", b"{}", b"null"):
         raise ApiError(422, "VALIDATION_FAILED", "This call takes no body fields.")
     enabled = await deps(request).automatic_sync.enable(tenant)
+    await deps(request).health.observe_quietly(tenant)
     return respond(AutomaticSyncEnabled, {"enabled": True, **asdict(enabled)})
 
 
@@ -54,4 +55,6 @@ async def disable(request: web.Request) -> web.Response:
     tenant = request.match_info["tenant"]
     receiver_of(request.app).connections.forget(tenant)
     disabled = await deps(request).automatic_sync.disable(tenant)
+    # Off, a webhook Ironclad disabled is no longer a reason.
+    await deps(request).health.observe_quietly(tenant)
     return respond(AutomaticSyncDisabled, {"enabled": False, **asdict(disabled)})

@@ -188,6 +188,7 @@ async def connect(request: web.Request) -> web.Response:
     )
     await refresh_schema_and_suggest(d, tenant, probe)
     log.info("connected", tenant=tenant, region=body.region, missing_scopes=missing)
+    await d.health.observe_quietly(tenant)
     return respond(
         Connected,
         {
@@ -225,6 +226,7 @@ async def disconnect(request: web.Request) -> web.Response:
     done = await deps(request).automatic_sync.disconnect(tenant)
     if done.already:
         return respond(Disconnected, {"status": ConnectionStatus.DISCONNECTED.value, "already": True})
+    await deps(request).health.observe_quietly(tenant)
     body: dict[str, Any] = {
         "status": ConnectionStatus.DISCONNECTED.value,
         "message": "Ironclad disconnected. Imported contracts and their documents stay available.",

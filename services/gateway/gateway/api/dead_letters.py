@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from contracts_common.messaging import BrokerUnavailable
 from contracts_common.services.dead_letters import DeadLetterService
-from contracts_common.storage.dead_letters import CURSOR_PATTERN
+from contracts_common.storage.dead_letters import CURSOR_PATTERN, DeadLetter
 from contracts_common.tenant_tokens import TENANT_PATTERN
 from gateway.auth import ACTOR, PLATFORM, Access
 from gateway.deps import deps
@@ -59,6 +59,13 @@ def _broker_down(exc: Exception) -> ApiError:
     return ApiError(503, "BROKER_UNAVAILABLE", "The job queue is unavailable right now; try again shortly.")
 
 
+async def _observe(request: web.Request, letters: list[DeadLetter]) -> None:
+    """Fewer dead letters may change their tenants' health (the dead_letters reason clears)."""
+    monitor = deps(request).health
+    for tenant in dict.fromkeys(letter.tenant for letter in letters if letter.tenant is not None):
+        await monitor.observe_quietly(tenant)
+
+
 def _not_kept() -> ApiError:
     return ApiError(404, "DEAD_LETTER_NOT_FOUND", "No dead letter with this id (replayed or discarded?).")
 
@@ -96,8 +103,9 @@ async def replay_dead_letter(request: web.Request) -> web.Response:
         replayed = await _service(request).replay(letter_id, request.get(ACTOR, PLATFORM).audit)
     except BrokerUnavailable as exc:
         raise _broker_down(exc) from exc
-    if not replayed:
+    if replayed is None:
         raise _not_kept()
+    await _observe(request, [replayed])
     return respond(DeadLetterReplayed, {"replayed": letter_id})
 
 
@@ -107,8 +115,10 @@ async def replay_dead_letter(request: web.Request) -> web.Response:
 async def discard_dead_letter(request: web.Request) -> web.Response:
     """Discard one dead letter for good (recorded in the tenant's audit trail)."""
     letter_id = request.match_info["id"]
-    if not await _service(request).discard(letter_id, request.get(ACTOR, PLATFORM).audit):
+    discarded = await _service(request).discard(letter_id, request.get(ACTOR, PLATFORM).audit)
+    if discarded is None:
         raise _not_kept()
+    await _observe(request, [discarded])
     return respond(DeadLetterDiscarded, {"discarded": letter_id})
 
 
@@ -124,15 +134,20 @@ async def replay_dead_letters(request: web.Request) -> web.Response:
     body = await parse_body(request, DeadLetterIds)
     service = _service(request)
     actor = request.get(ACTOR, PLATFORM).audit
-    done: list[str] = []
+    done: list[DeadLetter] = []
     missing: list[str] = []
     for letter_id in dict.fromkeys(body.ids):
         try:
             replayed = await service.replay(letter_id, actor)
         except BrokerUnavailable as exc:
+            await _observe(request, done)
             raise _broker_down(exc) from exc
-        (done if replayed else missing).append(letter_id)
-    return respond(DeadLettersReplayed, {"replayed": done, "not_found": missing})
+        if replayed is None:
+            missing.append(letter_id)
+        else:
+            done.append(replayed)
+    await _observe(request, done)
+    return respond(DeadLettersReplayed, {"replayed": [letter.id for letter in done], "not_found": missing})
 
 
 @api.post(
@@ -147,8 +162,13 @@ async def discard_dead_letters(request: web.Request) -> web.Response:
     body = await parse_body(request, DeadLetterIds)
     service = _service(request)
     actor = request.get(ACTOR, PLATFORM).audit
-    done: list[str] = []
+    done: list[DeadLetter] = []
     missing: list[str] = []
     for letter_id in dict.fromkeys(body.ids):
-        (done if await service.discard(letter_id, actor) else missing).append(letter_id)
-    return respond(DeadLettersDiscarded, {"discarded": done, "not_found": missing})
+        discarded = await service.discard(letter_id, actor)
+        if discarded is None:
+            missing.append(letter_id)
+        else:
+            done.append(discarded)
+    await _observe(request, done)
+    return respond(DeadLettersDiscarded, {"discarded": [letter.id for letter in done], "not_found": missing})
