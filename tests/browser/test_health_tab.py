@@ -330,6 +330,8 @@ async def test_health_tab_shows_status_reasons_next_runs_and_charts(
         ["Day (UTC)", "Created", "Updated", "Unchanged", "Deleted", "Failed", "Skipped (stale)"]
     )
     await shots.take("health")
+    for chart_id in ("runs", "records"):
+        await page.locator(f"#chart-{chart_id}").screenshot(path=str(artifacts_dir / f"chart-{chart_id}.png"))
     await assert_accessible(page, "the Health tab (degraded, numbers shown)")
     await runs.locator("summary").click()
     await page.locator("#chart-records summary").click()

@@ -94,11 +94,19 @@ function uplotOptions(chart, styles, width) {
     scales: {
       // Half a day either side, so the first and last bars are whole.
       x: { time: true, range: (u, min, max) => [min - DAY_SECONDS / 2, max + DAY_SECONDS / 2] },
-      y: { range: (u, min, max) => [0, Math.max(max, 1) * 1.1] },
+      // "asinh": a scale like a logarithm's that keeps 0, for series of very different sizes (300
+      // unchanged records beside 2 deleted ones would otherwise lie flat on the axis).
+      y: chart.scale === "asinh"
+        ? { distr: 4, asinh: 1, range: (u, min, max) => [0, Math.max(max, 1) * 1.5] }
+        : { range: (u, min, max) => [0, Math.max(max, 1) * 1.1] },
     },
     axes: [
       { stroke: "#1b1f24", grid: { stroke: "#e1e5ea" }, ticks: { stroke: "#c9d0d8" }, incrs: [DAY_SECONDS] },
-      { stroke: "#1b1f24", grid: { stroke: "#e1e5ea" }, ticks: { stroke: "#c9d0d8" }, label: chart.unit, size: 56 },
+      {
+        stroke: "#1b1f24", grid: { stroke: "#e1e5ea" }, ticks: { stroke: "#c9d0d8" }, label: chart.unit, size: 56,
+        // On the asinh scale, a line at each power of ten only (uPlot's default adds every minor step).
+        splits: chart.scale === "asinh" ? (u, axis, min, max) => [0, 1, 10, 100, 1000, 10000, 100000].filter((v) => v <= max) : undefined,
+      },
     ],
     series: [
       {},
@@ -146,7 +154,7 @@ function numbersTable(chart) {
 /**
  * A figure: title, legend, the chart (role img, named by `chart.summary`), and its numbers as a table.
  * chart = {id, title, unit, kind: "bars" (stacked) | "lines", days: [ISO], series: [{label, values}], summary,
- * format?}. Returns {figure, draw}: draw once the figure is in the page (uPlot measures nothing, but the
+ * format?, scale?: "asinh", note?}. Returns {figure, draw}: draw once the figure is in the page (uPlot measures nothing, but the
  * width comes from the figure's box).
  */
 export function chartFigure(chart) {
@@ -156,6 +164,7 @@ export function chartFigure(chart) {
     h("figcaption", {}, h("h3", {}, chart.title)),
     h("ul", { class: "chart-legend", "aria-label": `Legend of ${chart.title}` },
       chart.series.map((s, i) => h("li", { "data-series": s.label }, swatch(styles[i]), " ", s.label))),
+    chart.note ? h("p", { class: "hint" }, chart.note) : null,
     plotBox,
     h("p", { class: "hint chart-summary" }, chart.summary),
     numbersTable(chart));

@@ -152,6 +152,7 @@ function recordsChart(days, buckets) {
   const parts = series.map((s) => `${sum(s.values)} ${s.label.toLowerCase()}`);
   return {
     id: "records", title: "Records by outcome", unit: "records", kind: "lines", days, series,
+    scale: "asinh", note: "The scale grows by tens (0, 1, 10, 100…), so that small counts stay visible.",
     summary: `Records by outcome per day, in ${days.length} days: ${parts.join(", ")}.`,
   };
 }
