@@ -64,3 +64,16 @@ export async function api(method, path, body) {
 }
 
 export const tenantPath = () => `/api/v1/tenants/${encodeURIComponent(state.tenant)}`;
+
+// The API's OpenAPI document, read once per page: the page takes lists it must not keep a copy of
+// (transform kinds, notification event types) from it. A failed read is tried again next time.
+let apiDocumentRead = null;
+export function apiDocument() {
+  if (!apiDocumentRead) {
+    apiDocumentRead = api("GET", "/api/v1/openapi.json").catch((err) => {
+      apiDocumentRead = null;
+      throw err;
+    });
+  }
+  return apiDocumentRead;
+}

@@ -154,8 +154,8 @@ function numbersTable(chart) {
 /**
  * A figure: title, legend, the chart (role img, named by `chart.summary`), and its numbers as a table.
  * chart = {id, title, unit, kind: "bars" (stacked) | "lines", days: [ISO], series: [{label, values}], summary,
- * format?, scale?: "asinh", note?}. Returns {figure, draw}: draw once the figure is in the page (uPlot measures nothing, but the
- * width comes from the figure's box).
+ * format?, scale?: "asinh", note?}. Returns {figure, draw}: draw once the figure is in the page (the width
+ * comes from the figure's box); draw returns the uPlot instance, to `destroy()` before drawing anew.
  */
 export function chartFigure(chart) {
   const styles = chart.series.map((_, i) => styleOf(i, chart.kind));
@@ -171,7 +171,7 @@ export function chartFigure(chart) {
   const draw = () => {
     const width = Math.max(Math.min(plotBox.clientWidth || 560, 720), 280);
     // uPlot's own elements are presentation: the summary above names the picture for assistive tech.
-    new uPlot(uplotOptions(chart, styles, width), uplotData(chart), plotBox);
+    return new uPlot(uplotOptions(chart, styles, width), uplotData(chart), plotBox);
   };
   return { figure, draw };
 }

@@ -27,6 +27,9 @@ export const state = {
   // Health tab: {phase: "idle" | "loading" | "ready" | "unavailable" | "error", data, error} each.
   health: { phase: "idle", data: null, error: null },
   runStats: { phase: "idle", data: null, error: null },
+  // Notifications card: the stored settings, the event types offered, the secret of the last save that
+  // made one (shown once, in memory only), the last save's outcome and the recent deliveries.
+  notifications: { phase: "idle", settings: null, events: [], error: null, secret: null, result: null, deliveries: { items: [], cursor: null, error: null } },
   // Operator view (platform key only): the filter, the page listed, the message being acted on (busy)
   // and the outcome of the last replay or discard (result).
   deadLetters: { phase: "idle", queues: [], items: [], nextCursor: null, queue: "", tenant: "", error: null, busy: null, result: null },

@@ -186,7 +186,12 @@ function ironcladChart(days, buckets) {
   };
 }
 
+// The uPlot instances drawn last, destroyed before the next render (each holds listeners on the window).
+let plots = [];
+
 function renderCharts({ runStats }) {
+  for (const plot of plots) plot.destroy();
+  plots = [];
   const box = clear($("#health-charts"));
   if (runStats.phase === "loading" && !runStats.data) box.append(h("p", { class: "hint" }, "Loading…"));
   if (runStats.phase === "unavailable") {
@@ -206,5 +211,5 @@ function renderCharts({ runStats }) {
   const days = buckets.map((b) => b.start);
   const charts = [runsChart, recordsChart, durationChart, ironcladChart].map((make) => chartFigure(make(days, buckets)));
   box.append(...charts.map((c) => c.figure));
-  for (const c of charts) c.draw();
+  plots = charts.map((c) => c.draw());
 }

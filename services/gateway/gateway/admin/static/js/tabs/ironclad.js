@@ -1,20 +1,22 @@
 // The Ironclad tab: connection status, the setup steps, connect, scopes, Automatic Sync, import with its
-// progress, the runs, the activity (audit trail) and disconnect.
+// progress, notifications (their own module), the runs, the activity (audit trail) and disconnect.
 
 import { api, tenantPath } from "../api.js";
 import { $, badge, clear, copyText, errorNotice, fmtTime, h, notice, toast } from "../dom.js";
 import { set, state, subscribe } from "../store.js";
+import * as notificationsCard from "./notifications.js";
 
 const EMAIL_RE = /^[^@\s]+@[^@\s]+\.[^@\s]+$/;
 const TERMINAL = new Set(["succeeded", "partially_succeeded", "failed"]);
 const POLL_MS = 400;
 
 export async function load() {
-  await Promise.all([loadConnection(), loadRuns(), loadAudit(true)]);
+  await Promise.all([loadConnection(), loadRuns(), loadAudit(true), notificationsCard.load()]);
 }
 
 export function reset() {
   stopTracking();
+  notificationsCard.reset();
   set({
     connection: null,
     runs: { items: [], error: null },
@@ -26,6 +28,7 @@ export function reset() {
 }
 
 export function init() {
+  notificationsCard.init();
   subscribe(["connection", "scopes"], renderConnection);
   subscribe(["runs"], renderRuns);
   subscribe(["audit"], renderAudit);
@@ -131,7 +134,8 @@ function scopeList(scopes, empty) {
   return h("ul", { class: "scope-list" }, scopes.map((s) => h("li", {}, h("code", {}, s))));
 }
 
-function renderConnection() {  // from state.connection and state.scopes
+// From state.connection and state.scopes: the status, the scopes table, Automatic Sync and import.
+function renderConnection() {
   const c = state.connection || { status: "disconnected" };
   const box = clear($("#status-box"));
   box.append(h("p", { id: "connection-status", "data-status": c.status }, "Status: ", statusBadge(c.status)));

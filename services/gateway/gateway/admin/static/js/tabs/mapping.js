@@ -2,7 +2,7 @@
 // parameters, a default), preview on sample contracts, save. The transforms and their parameters come from
 // the API's OpenAPI document: the pydantic models the server validates with, never a copy kept here.
 
-import { api, tenantPath } from "../api.js";
+import { api, apiDocument, tenantPath } from "../api.js";
 import { $, badge, clear, errorNotice, fmtTime, fmtValue, h, notice, toast } from "../dom.js";
 import { canChange } from "../session.js";
 import { set, state, subscribe } from "../store.js";
@@ -146,7 +146,7 @@ async function loadMapping() {
     api("GET", `${tenantPath()}/contract-fields`),
     api("GET", `${tenantPath()}/field-mapping`),
     api("GET", `${tenantPath()}/field-mapping/suggestions`),
-    api("GET", "/api/v1/openapi.json"),
+    apiDocument(),
   ]);
   // Read before any rule becomes a row: a row knows its transform only if its kind is listed.
   const transforms = document.status === "fulfilled" ? transformsOf(document.value) : { kinds: [], schemas: {} };
