@@ -173,6 +173,27 @@ async def test_admin_page_click_through(
     await expect(page.locator("#rules-table [data-role=suggested]").first).to_be_visible()
     await shots.take("mapping-suggested")
     await assert_accessible(page, "the Field Mapping tab")
+    # The transform list is the API's (its OpenAPI document), each kind under its model's title.
+    await expect(title_rule.locator("[data-role=kind] option")).to_have_text(
+        [
+            "None (type's own conversion)",
+            "Date",
+            "Date and time",
+            "Number",
+            "Money",
+            "Duration",
+            "Map values",
+            "Yes / no",
+            "Email",
+            "Join list into text",
+            "Split text into list",
+            "Trim spaces",
+            "Change case",
+            "Address",
+            "As is",
+            "Custom JSON (chain)",
+        ]
+    )
     await title_rule.locator("[data-role=kind]").select_option("case")
     mode = title_rule.locator("select[data-param=mode]")
     await expect(mode).to_have_value("upper")  # prefilled: a case transform needs its mode
