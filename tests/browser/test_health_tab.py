@@ -355,6 +355,12 @@ async def test_health_tab_shows_status_reasons_next_runs_and_charts(
         if status == "healthy":
             await expect(page.locator("#health-reasons")).to_have_count(0)
     await shots.take("health-healthy")
+
+    # The charts follow their column's width (two columns become one, wider, on a narrower window).
+    wide = await page.locator("#chart-runs .uplot").evaluate("el => el.getBoundingClientRect().width")
+    await page.set_viewport_size({"width": 760, "height": 900})
+    redrawn = "wide => document.querySelector('#chart-runs .uplot').getBoundingClientRect().width !== wide"
+    await page.wait_for_function(redrawn, arg=wide)
     assert_clean(watch)
 
 

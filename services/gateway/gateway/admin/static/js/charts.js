@@ -155,7 +155,7 @@ function numbersTable(chart) {
  * A figure: title, legend, the chart (role img, named by `chart.summary`), and its numbers as a table.
  * chart = {id, title, unit, kind: "bars" (stacked) | "lines", days: [ISO], series: [{label, values}], summary,
  * format?, scale?: "asinh", note?}. Returns {figure, draw}: draw once the figure is in the page (the width
- * comes from the figure's box); draw returns the uPlot instance, to `destroy()` before drawing anew.
+ * comes from the figure's box); draw returns a handle to `destroy()` before drawing anew.
  */
 export function chartFigure(chart) {
   const styles = chart.series.map((_, i) => styleOf(i, chart.kind));
@@ -168,10 +168,15 @@ export function chartFigure(chart) {
     plotBox,
     h("p", { class: "hint chart-summary" }, chart.summary),
     numbersTable(chart));
+  const widthNow = () => Math.max(Math.min(plotBox.clientWidth || 560, 720), 280);
   const draw = () => {
-    const width = Math.max(Math.min(plotBox.clientWidth || 560, 720), 280);
-    // uPlot's own elements are presentation: the summary above names the picture for assistive tech.
-    return new uPlot(uplotOptions(chart, styles, width), uplotData(chart), plotBox);
+    const plot = new uPlot(uplotOptions(chart, styles, widthNow()), uplotData(chart), plotBox);
+    // Follow the figure's width (a window resized, a grid of two columns becoming one).
+    const watch = new ResizeObserver(() => {
+      if (plot.width !== widthNow()) plot.setSize({ width: widthNow(), height: plot.height });
+    });
+    watch.observe(plotBox);
+    return { destroy: () => { watch.disconnect(); plot.destroy(); } };
   };
   return { figure, draw };
 }

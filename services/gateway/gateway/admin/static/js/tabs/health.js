@@ -186,7 +186,7 @@ function ironcladChart(days, buckets) {
   };
 }
 
-// The uPlot instances drawn last, destroyed before the next render (each holds listeners on the window).
+// The charts drawn last, destroyed before the next render (uPlot and the resize watch hold listeners).
 let plots = [];
 
 function renderCharts({ runStats }) {
