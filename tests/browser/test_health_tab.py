@@ -339,6 +339,14 @@ async def test_health_tab_shows_status_reasons_next_runs_and_charts(
         DOCS_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         await page.locator("#panel-health").screenshot(path=str(DOCS_SCREENSHOTS / "admin-health.png"))
 
+    # The operator goes from the dead-letters reason to those messages, filtered on this workspace.
+    filtered = f"/api/v1/dead-letters?limit=50&tenant={TENANT}"
+    async with page.expect_request(lambda r: filtered in r.url):
+        await reasons.nth(2).get_by_role("button", name="Show them").click()
+    await expect(page.get_by_role("tab", name="Dead letters")).to_have_attribute("aria-selected", "true")
+    await expect(page.get_by_label("Tenant")).to_have_value(TENANT)
+    await page.get_by_role("tab", name="Health").click()
+
     # Each status in words, after a Refresh.
     for status, word in (("failing", "Failing"), ("disconnected", "Disconnected"), ("healthy", "Healthy")):
         health_api.health = health_answer(status)

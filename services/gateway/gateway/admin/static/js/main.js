@@ -2,6 +2,7 @@
 // Plain ES modules, no build step, nothing from a CDN; the only third-party code is uPlot, vendored.
 
 import { $, toast } from "./dom.js";
+import { onOpenTab } from "./navigation.js";
 import { chooseTenant, isPlatform, onSession, resumeSession, signOut, startWithToken, TENANT_RE } from "./session.js";
 import { state } from "./store.js";
 import * as contracts from "./tabs/contracts.js";
@@ -92,6 +93,7 @@ async function onTenantSubmit(event) {
 
 function init() {
   onSession({ signedIn, signedOut: () => resetWorkspace() });
+  onOpenTab((id) => selectTab(id));
   $("#tenant-form").addEventListener("submit", onTenantSubmit);
   $("#forget-token").addEventListener("click", signOut);
   $("#token-form").addEventListener("submit", (event) => {

@@ -4,6 +4,7 @@
 
 import { api } from "../api.js";
 import { $, clear, errorNotice, fmtTime, h, notice, toast } from "../dom.js";
+import { openTab } from "../navigation.js";
 import { isPlatform } from "../session.js";
 import { set, state, subscribe } from "../store.js";
 
@@ -28,6 +29,12 @@ export function init() {
   });
   $("#dead-letters-more").addEventListener("click", () => load(true));
   $("#discard-dialog").addEventListener("close", onDiscardClose);
+}
+
+/** Open the operator view on one workspace's dead letters (from its Health tab). */
+export function showTenant(tenant) {
+  update({ tenant, queue: "", result: null });
+  openTab("tab-dead-letters");
 }
 
 function update(patch) {

@@ -5,7 +5,9 @@
 import { api, tenantPath } from "../api.js";
 import { chartFigure, dayLabel } from "../charts.js";
 import { $, badge, clear, errorNotice, fmtTime, h, notice } from "../dom.js";
+import { isPlatform } from "../session.js";
 import { set, state, subscribe } from "../store.js";
+import { showTenant } from "./dead-letters.js";
 
 const DAYS = 7;
 
@@ -120,6 +122,11 @@ function renderHealth({ health }) {
       h("ul", { id: "health-reasons", class: "reasons", "aria-labelledby": "health-reasons-heading" },
         reasons.map((r) => h("li", { "data-code": r.code },
           h("strong", {}, REASON_TITLES[r.code] || r.code), ": ", r.message,
+          // The operator (platform key) can act on them: the operator view, on this workspace.
+          r.code === "dead_letters" && isPlatform()
+            ? [" ", h("button", { type: "button", class: "btn-link", id: "health-show-dead-letters", onclick: () => showTenant(state.tenant) },
+              "Show them")]
+            : null,
           h("span", { class: "reason-meta" }, r.since ? ["Since ", ...when(r.since, "")] : null,
             r.since ? " · " : null, "code ", h("code", {}, r.code))))));
   }
