@@ -173,6 +173,27 @@ async def test_admin_page_click_through(
     await expect(page.locator("#rules-table [data-role=suggested]").first).to_be_visible()
     await shots.take("mapping-suggested")
     await assert_accessible(page, "the Field Mapping tab")
+    # The transform list is the API's (its OpenAPI document), each kind under its model's title.
+    await expect(title_rule.locator("[data-role=kind] option")).to_have_text(
+        [
+            "None (type's own conversion)",
+            "Date",
+            "Date and time",
+            "Number",
+            "Money",
+            "Duration",
+            "Map values",
+            "Yes / no",
+            "Email",
+            "Join list into text",
+            "Split text into list",
+            "Trim spaces",
+            "Change case",
+            "Address",
+            "As is",
+            "Custom JSON (chain)",
+        ]
+    )
     await title_rule.locator("[data-role=kind]").select_option("case")
     mode = title_rule.locator("select[data-param=mode]")
     await expect(mode).to_have_value("upper")  # prefilled: a case transform needs its mode
@@ -259,12 +280,17 @@ async def test_admin_page_asks_again_for_a_wrong_token(
     await expect(page.get_by_label("Workspace")).to_have_value("demo")
     await page.get_by_label("Admin token", exact=True).fill(ADMIN_TOKEN)
     await page.keyboard.press("Enter")
-    # Keyboard use: the tabs follow the arrow keys.
+    # Keyboard use: the tabs follow the arrow keys (Ironclad, Health, Field Mapping, Contracts, and with the
+    # platform key the operator's Dead letters last).
     tab = page.get_by_role("tab", name="Ironclad")
     await tab.focus()
+    await page.keyboard.press("ArrowRight")
+    await expect(page.get_by_role("tab", name="Health")).to_have_attribute("aria-selected", "true")
     await page.keyboard.press("ArrowRight")
     await expect(page.get_by_role("tab", name="Field Mapping")).to_have_attribute("aria-selected", "true")
     await expect(page.get_by_role("tab", name="Field Mapping")).to_be_focused()
     await page.keyboard.press("End")
+    await expect(page.get_by_role("tab", name="Dead letters")).to_have_attribute("aria-selected", "true")
+    await page.keyboard.press("ArrowLeft")
     await expect(page.get_by_role("tab", name="Contracts")).to_have_attribute("aria-selected", "true")
     await page.screenshot(path=str(artifacts_dir / "keyboard-tabs.png"), full_page=True)

@@ -82,6 +82,8 @@ async def test_an_admin_signed_in_by_link_works_on_that_workspace_only(
     await expect(page.locator("#tenant-form")).to_be_hidden()  # no Workspace box
     await expect(page.locator("#token-section")).to_be_hidden()  # no paste-a-secret form
     await expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+    await expect(page.get_by_role("tab", name="Health")).to_be_visible()
+    await expect(page.locator("#tab-dead-letters")).to_be_hidden()  # the operator view: platform key only
     assert await page.evaluate("() => sessionStorage.getItem('contracts-ai-admin-token')") is None
     assert await page.evaluate("() => localStorage.length") == 0
 

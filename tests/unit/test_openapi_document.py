@@ -128,3 +128,21 @@ def test_a_declaration_that_breaks_the_access_rules_is_refused() -> None:
         api.put("/api/v1/x", dict, access=Access.WRITE)
     with pytest.raises(ValueError, match="never public"):
         api.get("/api/v1/tenants/{tenant}/x", dict, access=Access.PUBLIC)
+
+
+def test_the_transform_kinds_are_listed_in_order_each_with_its_name() -> None:
+    """The admin page's Transform list is this union (oneOf order, each model's title), not a copy."""
+    from typing import get_args
+
+    from contracts_common.mapping.transforms import AnyTransform
+
+    schemas = openapi_document()["components"]["schemas"]
+    choices = schemas["MappingRule"]["properties"]["transform"]["anyOf"]
+    union = next(choice for choice in choices if "discriminator" in choice)
+    models = [schemas[choice["$ref"].rsplit("/", 1)[1]] for choice in union["oneOf"]]
+    kinds = [model["properties"]["kind"]["const"] for model in models]
+    assert kinds == [get_args(m.model_fields["kind"].annotation)[0] for m in get_args(AnyTransform)]
+    assert sorted(union["discriminator"]["mapping"]) == sorted(kinds)
+    titles = [model["title"] for model in models]
+    assert titles[:3] == ["Date", "Date and time", "Number"]
+    assert all(title and not title.endswith("Transform") for title in titles), titles

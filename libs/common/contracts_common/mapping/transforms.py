@@ -105,6 +105,7 @@ Forward = Callable[[Any], Any]
 
 
 class _Transform(BaseModel):
+    # Each transform's title is its name in the admin page's Transform list (read from the OpenAPI document).
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     # Kinds this transform can read; ``unknown`` is always accepted.
@@ -149,6 +150,7 @@ class DateTransform(_Transform):
     """To ``YYYY-MM-DD``. ISO 8601 by default (a date-time keeps the calendar date of its own
     offset); ``format`` is a ``strptime`` format for other text, e.g. ``"%d/%m/%Y"``."""
 
+    model_config = ConfigDict(title="Date")
     kind: Literal["date"]
     format: str | None = Field(default=None, min_length=2, max_length=64)
 
@@ -179,6 +181,7 @@ class DateTransform(_Transform):
 class DatetimeTransform(_Transform):
     """To a UTC ``YYYY-MM-DDTHH:MM:SSZ``; no offset means UTC; ``format`` as for ``date``."""
 
+    model_config = ConfigDict(title="Date and time")
     kind: Literal["datetime"]
     format: str | None = Field(default=None, min_length=2, max_length=64)
 
@@ -209,6 +212,7 @@ class DatetimeTransform(_Transform):
 class NumberTransform(_Transform):
     """From a number or numeric text (``"1,234.50"``; with ``decimal_separator=","``: ``"1.234,50"``)."""
 
+    model_config = ConfigDict(title="Number")
     kind: Literal["number"]
     decimal_separator: Literal[".", ","] = "."
 
@@ -232,6 +236,7 @@ class MoneyTransform(_Transform):
     """To ``{amount, currency}`` from a monetary amount, a number (+ ``currency``) or text such as
     ``"USD 1,200.00"`` / ``"$1,200"``. ``currency`` also names what a bare ``$`` means."""
 
+    model_config = ConfigDict(title="Money")
     kind: Literal["money"]
     currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
     decimal_separator: Literal[".", ","] = "."
@@ -268,6 +273,7 @@ class MoneyTransform(_Transform):
 class DurationTransform(_Transform):
     """To a normalised ISO-8601 duration; a number (or numeric text) counts ``unit``s."""
 
+    model_config = ConfigDict(title="Duration")
     kind: Literal["duration"]
     unit: Literal["years", "months", "weeks", "days", "hours", "minutes", "seconds"] | None = None
 
@@ -303,6 +309,7 @@ class EnumMapTransform(_Transform):
     ``fallback="error"`` (default) reports it, ``"keep"`` passes it through, ``"default"`` uses
     the rule's default (or leaves the field absent; in an array the item is dropped)."""
 
+    model_config = ConfigDict(title="Map values")
     kind: Literal["enum_map"]
     values: dict[str, EnumValue] = Field(min_length=1)
     fallback: Literal["keep", "error", "default"] = "error"
@@ -413,6 +420,7 @@ class BooleanTransform(_Transform):
     """From a bool, 0/1 or text yes/no/true/false/1/0/y/n (any case); ``true_values`` and
     ``false_values`` add words (e.g. ``["auto-renew"]``)."""
 
+    model_config = ConfigDict(title="Yes / no")
     kind: Literal["boolean"]
     true_values: tuple[str, ...] = ()
     false_values: tuple[str, ...] = ()
@@ -448,6 +456,7 @@ class BooleanTransform(_Transform):
 class EmailTransform(_Transform):
     """Trim, lower-case and check the shape of an email address."""
 
+    model_config = ConfigDict(title="Email")
     kind: Literal["email"]
 
     accepts: ClassVar[frozenset[str]] = TEXT_KINDS | {"email"}
@@ -473,6 +482,7 @@ def _text_item(v: Any) -> str:
 class JoinTransform(_Transform):
     """An array to one text, items joined with ``separator`` (default ``", "``)."""
 
+    model_config = ConfigDict(title="Join list into text")
     kind: Literal["join"]
     separator: str = Field(default=", ", min_length=1, max_length=10)
 
@@ -503,6 +513,7 @@ class JoinTransform(_Transform):
 class SplitTransform(_Transform):
     """A text to a list: split on ``separator`` (default ``","``), items trimmed, empties dropped."""
 
+    model_config = ConfigDict(title="Split text into list")
     kind: Literal["split"]
     separator: str = Field(default=",", min_length=1, max_length=10)
 
@@ -537,6 +548,7 @@ class SplitTransform(_Transform):
 class TrimTransform(_Transform):
     """Strip surrounding white space (from text or each item of a list)."""
 
+    model_config = ConfigDict(title="Trim spaces")
     kind: Literal["trim"]
 
     accepts: ClassVar[frozenset[str]] = TEXT_KINDS | LIST_KINDS | {"email"}
@@ -563,6 +575,7 @@ class TrimTransform(_Transform):
 class CaseTransform(_Transform):
     """Upper, lower or title case (text or each item of a list). Not reversible."""
 
+    model_config = ConfigDict(title="Change case")
     kind: Literal["case"]
     mode: Literal["upper", "lower", "title"]
 
@@ -600,6 +613,7 @@ class CaseTransform(_Transform):
 class AddressTransform(_Transform):
     """An address object or text to the address representation."""
 
+    model_config = ConfigDict(title="Address")
     kind: Literal["address"]
 
     accepts: ClassVar[frozenset[str]] = TEXT_KINDS | {"address"}
@@ -619,6 +633,7 @@ class AddressTransform(_Transform):
 class IdentityTransform(_Transform):
     """The value as it is (the target type's own conversion still applies)."""
 
+    model_config = ConfigDict(title="As is")
     kind: Literal["identity"]
 
     def output_kind(self, in_kind: str) -> str | None:
