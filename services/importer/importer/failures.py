@@ -16,6 +16,7 @@ from contracts_common.ironclad import (
 )
 from contracts_common.ironclad_access import NotConnected
 from contracts_common.messaging import Delivery
+from contracts_common.notifications import EventType, Notifier
 from contracts_common.settings import SharedSettings
 from contracts_common.storage.connections import Connections
 from contracts_common.storage.runs import Runs
@@ -26,8 +27,11 @@ TRANSIENT: tuple[type[Exception], ...] = (IroncladRateLimited, IroncladServerErr
 
 
 class RunFailurePolicy:
-    def __init__(self, runs: Runs, connections: Connections, settings: SharedSettings) -> None:
+    def __init__(
+        self, runs: Runs, connections: Connections, settings: SharedSettings, notifier: Notifier | None = None
+    ) -> None:
         self._runs = runs
+        self._notifier = notifier
         self._connections = connections
         self._delivery_limit = settings.delivery_limit
 
@@ -48,6 +52,11 @@ class RunFailurePolicy:
             )
             if await self._connections.mark_needs_reauth(tenant, reason, generation):
                 log.warning("connection_needs_reauth", reason=str(exc))
+                # Only the write that turned the connection announces it: once per credentials failing.
+                if self._notifier is not None:
+                    await self._notifier.announce(
+                        tenant, EventType.CONNECTION_NEEDS_REAUTH, {"reason": reason}
+                    )
             await self._end(tenant, run_id, reason)
             return
         if isinstance(exc, NotConnected):

@@ -7,6 +7,7 @@ import uuid
 
 from contracts_common.current_mapping import MappingCache
 from contracts_common.messages import FetchedBatch, LiveBatch, RemapTask
+from contracts_common.notifications import Notifier
 from contracts_common.runtime import Runtime
 from contracts_common.settings import MapperSettings
 from contracts_common.storage.contracts import Contracts
@@ -22,7 +23,7 @@ def build_handlers(runtime: Runtime) -> RecordHandlers:
     return RecordHandlers(
         db=runtime.db,
         broker=runtime.broker,
-        runs=Runs(runtime.db),
+        runs=Runs(runtime.db, on_finish=Notifier(runtime.broker).run_finished),
         contracts=Contracts(runtime.db),
         mappings=MappingCache(Mappings(runtime.db)),
         remap_batch_size=runtime.settings.remap_batch_size,
@@ -63,6 +64,7 @@ async def run_recorder(runtime: Runtime) -> None:
         owner=f"{runtime.instance}:{uuid.uuid4().hex[:8]}",
         retention_days=settings.changes_retention_days,
         lease_seconds=settings.change_feed_lease_seconds,
+        notifier=Notifier(runtime.broker),
     )
     try:
         await recorder.run()

@@ -37,11 +37,14 @@ class AuditAction(enum.StrEnum):
     WRITEBACK_UPDATE_RECORD = "writeback.update_record"
     WRITEBACK_UPLOAD_DOCUMENT = "writeback.upload_document"
     NOTIFICATIONS_CHANGED = "notifications.changed"
+    # The importer switched off an endpoint that kept failing (actor: system).
+    NOTIFICATIONS_DISABLED = "notifications.disabled"
 
 
 class AuditActor(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-    kind: Literal["platform", "user"]
+    # system: done by the service itself, not on anyone's request (e.g. a failing endpoint disabled).
+    kind: Literal["platform", "user", "system"]
     sub: str | None = Field(default=None, description="the user (a tenant token's sub)")
     role: Literal["admin", "viewer"] | None = None
 

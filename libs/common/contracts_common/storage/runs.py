@@ -11,7 +11,7 @@ run must agree exactly (R16); they are read together.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -128,9 +128,16 @@ def new_run_document(tenant: str, kind: RunKind, *, max_contracts: int | None = 
     }
 
 
+RunFinished = Callable[[Document], Awaitable[object]]
+
+
 class Runs:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, on_finish: RunFinished | None = None) -> None:
+        """`on_finish` is called with the run each time a write gives it its terminal status: once per
+        run, whoever finishes it and however often its messages are redelivered (the write that finds
+        the run no longer active changes nothing and calls nothing)."""
         self._db = db
+        self._on_finish = on_finish
 
     async def create(self, tenant: str, kind: RunKind, *, max_contracts: int | None = None) -> Document:
         doc = new_run_document(tenant, kind, max_contracts=max_contracts)
@@ -458,6 +465,8 @@ class Runs:
         if doc is None:
             return None
         RUNS_FINISHED.labels(kind=doc["kind"], status=status.value).inc()
+        if self._on_finish is not None:
+            await self._on_finish(doc)
         return doc
 
     async def fail(self, tenant: str, run_id: str, error: str) -> Document | None:
