@@ -1,0 +1,263 @@
+"""Issue 23 / R28: outbound notifications, with the real broker and database, the gateway and the workers'
+production setup in this process, the Ironclad simulator, and a receiver that verifies every delivery with
+`standardwebhooks`. Retry delays are compressed by settings (support.FAST_NOTIFICATIONS); nothing sleeps
+for a tier.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from contracts_common.crypto import SecretBox
+from contracts_common.messaging import Broker, Topology
+from contracts_common.notifications import EventType, Notifier
+from contracts_common.storage.database import Database
+from contracts_common.storage.notifications import NotificationEndpoints
+from tests.integration.notifications.support import (
+    FAST_NOTIFICATIONS,
+    Receiver,
+    deliveries,
+    receiving,
+    settle,
+    subscribe,
+)
+from tests.support.api import AdminApi
+from tests.support.services import SECRETS_KEY, Stack, wait_for
+
+TENANT = "acme"
+EMAIL = "admin@acme.example"
+
+
+@pytest.fixture
+def notify_overrides() -> dict[str, str]:
+    """Settings of this test's world besides FAST_NOTIFICATIONS (tests parametrize it)."""
+    return {}
+
+
+@pytest.fixture
+def notify_env(stack: Stack, notify_overrides: dict[str, str]) -> None:
+    """Request before `gateway`/`workers`: every service of the world gets these settings."""
+    stack.shared_settings.update({**FAST_NOTIFICATIONS, **notify_overrides})
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    async with receiving() as r:
+        yield r
+
+
+@pytest.fixture
+async def notifier(stack: Stack) -> AsyncIterator[Notifier]:
+    """The public announcing API, on a broker client of the test's own (as another service would)."""
+    broker = Broker(stack.amqp_url, Topology(stack.prefix, 5), prefetch=1, name="test-announcer")
+    await broker.connect()
+    try:
+        yield Notifier(broker)
+    finally:
+        await broker.close()
+
+
+async def test_a_finished_import_is_announced_once_signed_and_the_secret_shown_once(
+    notify_env: None, receiver: Receiver, api: AdminApi, workers: None, sim: Any, company: dict[str, Any]
+) -> None:
+    settings = await subscribe(api, TENANT, receiver)
+    assert settings["secret"].startswith("whsec_"), settings
+    assert settings["signing_key_rotated"] is True
+    assert settings["events"] == [e.value for e in EventType]
+    shown = await api.call("GET", f"/api/v1/tenants/{TENANT}/notifications")
+    assert shown.status == 200
+    assert "secret" not in shown.body
+    assert settings["secret"] not in str(shown.body)
+    assert shown.body["source"] == "tenant"
+    assert shown.body["url"] == receiver.url
+    again = await subscribe(api, TENANT, receiver)
+    assert again["secret"] is None
+    assert again["signing_key_rotated"] is False
+
+    await sim.seed(company["company_id"], count=5, seed=7)
+    assert (await api.connect(TENANT, company["apps"][0], EMAIL)).status == 200
+    run_id = await api.start_import(TENANT)
+    run = await api.wait_run(TENANT, run_id)
+    assert run["status"] == "succeeded", run
+
+    [arrived] = await receiver.wait_for("sync.succeeded")
+    assert arrived.body["tenant"] == TENANT
+    data = arrived.body["data"]
+    assert data["run_id"] == run_id
+    assert data["kind"] == "import"
+    assert data["error"] is None
+    assert data["counters"]["created"] == 5
+    assert data["counters"]["fetched"] == 5
+    assert arrived.headers["webhook-id"].startswith("msg_")
+    await settle(1.5)
+    assert len(receiver.of_type("sync.succeeded")) == 1, "announced once per run"
+    assert receiver.unverified == []
+
+    async def recorded() -> list[dict[str, Any]] | None:
+        items = [r for r in (await deliveries(api, TENANT))["items"] if r["type"] == "sync.succeeded"]
+        return items or None
+
+    [row] = await wait_for(recorded, timeout=10, what="the delivery recorded")
+    assert row["status"] == "delivered"
+    assert row["status_code"] == 204
+    assert row["attempt"] == 1
+    assert row["notification_id"] == arrived.headers["webhook-id"]
+
+    audit = await api.call("GET", f"/api/v1/tenants/{TENANT}/audit")
+    changed = [e for e in audit.body["items"] if e["action"] == "notifications.changed"]
+    assert len(changed) == 2
+    assert changed[-1]["details"]["url"] == receiver.url
+    assert "whsec_" not in str(audit.body)
+
+    rotated = await subscribe(api, TENANT, receiver, rotate_secret=True)
+    assert rotated["secret"].startswith("whsec_")
+    assert rotated["secret"] != settings["secret"]
+
+
+@pytest.mark.parametrize("notify_overrides", [{"NOTIFICATIONS_ALLOW_PRIVATE_TARGETS": "false"}])
+async def test_put_refuses_private_targets_http_and_bad_input_and_stores_nothing(
+    notify_env: None, api: AdminApi
+) -> None:
+    path = f"/api/v1/tenants/{TENANT}/notifications"
+    for url in (
+        "http://hooks.example.com/x",
+        "https://127.0.0.1/x",
+        "https://10.1.2.3/x",
+        "https://[::1]/x",
+        "https://[::ffff:192.168.0.1]/x",
+        "https://localhost/x",
+    ):
+        answer = await api.call("PUT", path, {"url": url})
+        assert answer.status == 422, (url, answer.body)
+        assert answer.body["error"]["code"] == "NOTIFICATION_TARGET_REFUSED"
+        assert answer.body["error"]["details"]["field"] == "url"
+    answer = await api.call("PUT", path, {"url": "https://93.184.216.34/x", "events": ["sync.exploded"]})
+    assert answer.status == 422
+    assert answer.body["error"]["details"]["fields"][0]["field"].startswith("events")
+    answer = await api.call("PUT", path, {"url": "https://93.184.216.34/x", "secret": "whsec_mine"})
+    assert answer.status == 422
+    shown = await api.call("GET", path)
+    assert shown.body == {
+        "url": None,
+        "events": [e.value for e in EventType],
+        "enabled": False,
+        "source": "none",
+        **{k: None for k in shown.body if k not in ("url", "events", "enabled", "source")},
+    }
+    audit = await api.call("GET", f"/api/v1/tenants/{TENANT}/audit")
+    assert audit.body["items"] == []
+
+
+async def test_a_failing_receiver_is_retried_until_it_answers_and_every_attempt_is_listed(
+    notify_env: None, receiver: Receiver, api: AdminApi, workers: None, notifier: Notifier
+) -> None:
+    await subscribe(api, TENANT, receiver, events=["health.changed"])
+    receiver.failing = 503
+    assert await notifier.announce(TENANT, EventType.HEALTH_CHANGED, {"status": "degraded"})
+    await wait_for(lambda: _at_least(receiver, 3), timeout=20, what="three refused attempts")
+    receiver.failing = None
+    [arrived] = await receiver.wait_for("health.changed", timeout=20)
+    assert arrived.body["data"] == {"status": "degraded"}
+
+    async def recorded() -> list[dict[str, Any]] | None:
+        # The receiver answers before the importer records the attempt.
+        items: list[dict[str, Any]] = (await deliveries(api, TENANT))["items"]
+        return items if items and items[0]["status"] == "delivered" else None
+
+    rows = await wait_for(recorded, timeout=10, what="the delivered attempt recorded")
+    attempts = sorted(rows, key=lambda r: r["attempt"])
+    assert [r["attempt"] for r in attempts] == list(range(1, len(attempts) + 1))
+    assert len(attempts) >= 4
+    assert {r["notification_id"] for r in attempts} == {arrived.headers["webhook-id"]}
+    for failed in attempts[:-1]:
+        assert (failed["status"], failed["status_code"]) == ("pending", 503), failed
+        assert failed["error"] == "HTTP 503"
+        assert failed["next_retry_at"] is not None
+    assert attempts[-1]["status"] == "delivered"
+    assert attempts[-1]["next_retry_at"] is None
+    # Newest first, and pages follow next_cursor.
+    assert [r["attempt"] for r in rows] == sorted((r["attempt"] for r in rows), reverse=True)
+    first = await deliveries(api, TENANT, limit=2)
+    second = await deliveries(api, TENANT, limit=2, cursor=first["next_cursor"])
+    assert [r["id"] for r in first["items"] + second["items"]] == [r["id"] for r in rows[:4]]
+    shown = await api.call("GET", f"/api/v1/tenants/{TENANT}/notifications")
+    assert shown.body["failing_since"] is None
+    assert shown.body["last_success_at"] is not None
+
+
+async def _at_least(receiver: Receiver, refused: int) -> bool:
+    return receiver.refused >= refused
+
+
+@pytest.mark.parametrize(
+    "notify_overrides", [{"NOTIFICATION_DISABLE_AFTER_SECONDS": "2", "NOTIFICATION_GIVE_UP_SECONDS": "60"}]
+)
+async def test_an_endpoint_failing_for_the_whole_limit_is_disabled_and_reported(
+    notify_env: None, receiver: Receiver, api: AdminApi, workers: None, notifier: Notifier
+) -> None:
+    """The 24-hour rule, with the day compressed to 2 s by NOTIFICATION_DISABLE_AFTER_SECONDS."""
+    await subscribe(api, TENANT, receiver)
+    receiver.failing = 500
+    assert await notifier.announce(TENANT, EventType.HEALTH_CHANGED, {"status": "failing"})
+
+    async def disabled() -> dict[str, Any] | None:
+        shown = await api.call("GET", f"/api/v1/tenants/{TENANT}/notifications")
+        return shown.body if shown.body["enabled"] is False else None
+
+    shown = await wait_for(disabled, timeout=20, what="the endpoint disabled")
+    assert shown["disabled_at"] is not None
+    assert "HTTP 500" in shown["disabled_reason"]
+    audit = await api.call("GET", f"/api/v1/tenants/{TENANT}/audit")
+    [entry] = [e for e in audit.body["items"] if e["action"] == "notifications.disabled"]
+    assert entry["actor"]["kind"] == "system"
+    assert "HTTP 500" in entry["details"]["reason"]
+    rows = (await deliveries(api, TENANT))["items"]
+    assert rows[0]["status"] == "failed"
+    assert rows[0]["next_retry_at"] is None
+    count = len(rows)
+
+    # Off means off: a new event is not attempted; turning it on again clears the reason.
+    assert await notifier.announce(TENANT, EventType.HEALTH_CHANGED, {"status": "healthy"})
+    await settle(1.5)
+    assert len((await deliveries(api, TENANT))["items"]) == count
+    receiver.failing = None
+    again = await subscribe(api, TENANT, receiver, enabled=True)
+    assert again["disabled_at"] is None
+    assert again["failing_since"] is None
+    assert await notifier.announce(TENANT, EventType.HEALTH_CHANGED, {"status": "healthy"})
+    await receiver.wait_for("health.changed")
+
+
+async def test_a_target_that_became_private_fails_as_an_attempt(
+    stack: Stack, receiver: Receiver, workers: None, notifier: Notifier
+) -> None:
+    """Checked again at delivery: here the importer does not allow private targets and the stored URL
+    (as if its DNS had changed since it was set) is on loopback."""
+    db = Database.connect(stack.mongodb_url, stack.database, service="test")
+    try:
+        await NotificationEndpoints(db, SecretBox(SECRETS_KEY)).save(
+            TENANT,
+            url=receiver.url.replace("http://", "https://"),
+            events=["health.changed"],
+            enabled=True,
+            new_secret="whsec_" + "A" * 43,
+        )
+        assert await notifier.announce(TENANT, EventType.HEALTH_CHANGED, {"status": "degraded"})
+
+        async def attempted() -> dict[str, Any] | None:
+            return await db.notification_deliveries.find_one({"tenant": TENANT})
+
+        row = await wait_for(attempted, timeout=20, what="the first attempt")
+        assert row["status"] == "pending"
+        assert row["status_code"] is None
+        assert "target refused" in row["error"], row
+        assert "loopback" in row["error"], row
+        assert receiver.received == []
+        assert receiver.refused == 0
+    finally:
+        with contextlib.suppress(Exception):
+            await db.close()
