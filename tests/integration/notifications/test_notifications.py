@@ -17,6 +17,7 @@ from contracts_common.messaging import Broker, Topology
 from contracts_common.notifications import EventType, Notifier
 from contracts_common.storage.database import Database
 from contracts_common.storage.notifications import NotificationEndpoints
+from tests.integration.feed.support import feed_recording, mongo_db
 from tests.integration.notifications.support import (
     FAST_NOTIFICATIONS,
     Receiver,
@@ -261,3 +262,49 @@ async def test_a_target_that_became_private_fails_as_an_attempt(
     finally:
         with contextlib.suppress(Exception):
             await db.close()
+
+
+@pytest.mark.parametrize(
+    "notify_overrides", [{"CHANGE_FEED_ENABLED": "true", "CHANGE_FEED_LEASE_SECONDS": "3"}]
+)
+async def test_stored_changes_are_announced_per_recorded_group_with_their_feed_cursors(
+    notify_env: None,
+    stack: Stack,
+    receiver: Receiver,
+    api: AdminApi,
+    workers: None,
+    sim: Any,
+    company: dict[str, Any],
+) -> None:
+    """contracts.changed, coalesced per group the feed recorder writes: the counts add up to what was
+    stored, and the cursors read exactly those changes from GET .../changes."""
+    await subscribe(api, TENANT, receiver, events=["contracts.changed"])
+    async with mongo_db(stack) as db:
+        await wait_for(lambda: feed_recording(db), timeout=20, what="the feed recorder")
+    await sim.seed(company["company_id"], count=12, seed=3)
+    assert (await api.connect(TENANT, company["apps"][0], EMAIL)).status == 200
+    run = await api.wait_run(TENANT, await api.start_import(TENANT))
+    assert run["created"] == 12
+
+    async def all_announced() -> bool:
+        changed = receiver.of_type("contracts.changed")
+        return sum(r.body["data"]["counts"]["created"] for r in changed) >= 12
+
+    await wait_for(all_announced, timeout=30, what="12 creations announced")
+    announced = sorted(
+        receiver.of_type("contracts.changed"), key=lambda r: int(r.body["data"]["cursor_from"])
+    )
+    seen: list[int] = []
+    for notification in announced:
+        data = notification.body["data"]
+        assert set(data["counts"]) == {"created", "updated", "deleted"}
+        start, end = int(data["cursor_from"]), int(data["cursor_to"])
+        answer = await api.call(
+            "GET", f"/api/v1/tenants/{TENANT}/changes", params={"cursor": str(start - 1), "limit": "1000"}
+        )
+        window = [item for item in answer.body["items"] if int(item["cursor"]) <= end]
+        assert [int(item["cursor"]) for item in window] == list(range(start, end + 1))
+        assert sum(data["counts"].values()) == len(window)
+        seen.extend(range(start, end + 1))
+    assert seen == list(range(1, 13))
+    assert receiver.unverified == []
