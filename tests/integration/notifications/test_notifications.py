@@ -288,7 +288,7 @@ async def test_stored_changes_are_announced_per_recorded_group_with_their_feed_c
 
     async def all_announced() -> bool:
         changed = receiver.of_type("contracts.changed")
-        return sum(r.body["data"]["counts"]["created"] for r in changed) >= 12
+        return sum(int(r.body["data"]["counts"]["created"]) for r in changed) >= 12
 
     await wait_for(all_announced, timeout=30, what="12 creations announced")
     announced = sorted(
