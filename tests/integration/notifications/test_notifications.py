@@ -308,3 +308,67 @@ async def test_stored_changes_are_announced_per_recorded_group_with_their_feed_c
         seen.extend(range(start, end + 1))
     assert seen == list(range(1, 13))
     assert receiver.unverified == []
+
+
+async def test_revoked_credentials_announce_needs_reauth_once_and_the_run_fails(
+    notify_env: None, receiver: Receiver, api: AdminApi, workers: None, sim: Any, company: dict[str, Any]
+) -> None:
+    await subscribe(api, TENANT, receiver, events=["connection.needs_reauth", "sync.failed"])
+    app = company["apps"][0]
+    await sim.seed(company["company_id"], count=5, seed=9)
+    assert (await api.connect(TENANT, app, EMAIL)).status == 200
+    await sim.revoke_app(app["client_id"])
+    run = await api.wait_run(TENANT, await api.start_import(TENANT))
+    assert run["status"] == "failed"
+    [reauth] = await receiver.wait_for("connection.needs_reauth")
+    assert "invalid_client" in reauth.body["data"]["reason"]
+    [failed] = await receiver.wait_for("sync.failed")
+    assert failed.body["data"]["run_id"] == run["run_id"]
+    assert failed.body["data"]["status"] == "failed"
+    assert "invalid_client" in failed.body["data"]["error"]
+    await settle(1.5)
+    assert len(receiver.of_type("connection.needs_reauth")) == 1
+    assert len(receiver.of_type("sync.failed")) == 1
+
+
+async def test_a_webhook_ironclad_disabled_is_announced_once_per_incident(
+    notify_env: None,
+    receiver: Receiver,
+    api: AdminApi,
+    workers: None,
+    sim: Any,
+    simulator: Any,
+    stack: Stack,
+    company: dict[str, Any],
+    notifier: Notifier,
+) -> None:
+    from types import SimpleNamespace
+
+    import aiohttp
+
+    from contracts_common.settings import ImporterSettings
+    from importer.bootstrap import build_access
+    from importer.webhook_health import WebhookHealth
+
+    await subscribe(api, TENANT, receiver, events=["connection.webhook_disabled"])
+    assert (await api.connect(TENANT, company["apps"][0], EMAIL)).status == 200
+    enabled = await api.call("POST", f"/api/v1/tenants/{TENANT}/ironclad/automatic-sync")
+    assert enabled.status == 200, enabled.body
+    db = Database.connect(stack.mongodb_url, stack.database)
+    session = aiohttp.ClientSession()
+    try:
+        access = build_access(SimpleNamespace(db=db), ImporterSettings(), session)  # type: ignore[arg-type]
+        health = WebhookHealth(access=access, notifier=notifier)
+        assert await health.check_all() == {TENANT: "enabled"}
+        await sim.disable_webhook_by_system(enabled.body["webhook_ids"][0])
+        assert await health.check_all() == {TENANT: "enabled"}  # found down, registered again
+        [down] = await receiver.wait_for("connection.webhook_disabled")
+        assert down.body["data"]["state"] == "disabledBySystem"
+        assert down.body["data"]["reregistered"] is True
+        assert down.body["data"]["webhook_ids"] == enabled.body["webhook_ids"]
+        assert await health.check_all() == {TENANT: "enabled"}  # healthy again: nothing to say
+        await settle(1.0)
+        assert len(receiver.of_type("connection.webhook_disabled")) == 1
+    finally:
+        await session.close()
+        await db.close()
