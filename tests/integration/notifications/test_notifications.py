@@ -372,3 +372,37 @@ async def test_a_webhook_ironclad_disabled_is_announced_once_per_incident(
     finally:
         await session.close()
         await db.close()
+
+
+async def test_a_run_whose_announcement_was_lost_is_announced_by_the_sweep_once(
+    notify_env: None, stack: Stack, receiver: Receiver, api: AdminApi, workers: None, notifier: Notifier
+) -> None:
+    """A process that died between the terminal write and the announcement (here: a store without
+    `on_finish`, as the gateway's) leaves the run marked; the importer's run supervisor sweep announces it."""
+    from datetime import timedelta
+
+    from contracts_common.messages import RunKind
+    from contracts_common.storage.runs import Runs, RunStatus
+    from contracts_common.timeutil import utcnow
+
+    await subscribe(api, TENANT, receiver, events=["sync.succeeded"])
+    db = Database.connect(stack.mongodb_url, stack.database, service="test")
+    try:
+        silent = Runs(db)
+        run = await silent.create(TENANT, RunKind.RECONCILE)
+        assert await silent.finish(TENANT, run["_id"], status=RunStatus.SUCCEEDED) is not None
+        await settle(1.0)
+        assert receiver.of_type("sync.succeeded") == []
+
+        sweeping = Runs(db, on_finish=notifier.run_finished)
+        assert await sweeping.announce_overdue(utcnow() - timedelta(seconds=30)) == 0  # not overdue yet
+        assert await sweeping.announce_overdue(utcnow() + timedelta(seconds=1)) == 1
+        [arrived] = await receiver.wait_for("sync.succeeded")
+        assert arrived.body["data"]["run_id"] == run["_id"]
+        assert arrived.body["data"]["kind"] == "reconcile"
+        assert await sweeping.announce_overdue(utcnow() + timedelta(seconds=1)) == 0
+        shown = await api.call("GET", f"/api/v1/tenants/{TENANT}/ironclad/runs/{run['_id']}")
+        assert shown.status == 200, shown.body
+        assert "announce_pending" not in shown.body
+    finally:
+        await db.close()

@@ -62,12 +62,12 @@ class Notifier:
         log.info("notification_announced", type=event_type.value, notification_id=message.notification_id)
         return True
 
-    async def run_finished(self, run: Mapping[str, Any]) -> None:
+    async def run_finished(self, run: Mapping[str, Any]) -> bool:
         """sync.succeeded, or sync.failed for a run that failed or only partly succeeded (the Runs store
         calls this once per run, see `Runs(on_finish=...)`). Every kind is announced, frequent webhook and
         incremental runs too: an endpoint that does not want them leaves sync.* out of its events."""
         succeeded = run["status"] == "succeeded"
-        await self.announce(
+        return await self.announce(
             str(run["tenant"]),
             EventType.SYNC_SUCCEEDED if succeeded else EventType.SYNC_FAILED,
             {

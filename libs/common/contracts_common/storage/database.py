@@ -32,6 +32,12 @@ INDEXES: dict[str, list[IndexModel]] = {
         ),
         # The run supervisor's query: running runs that stopped moving.
         IndexModel([("status", ASCENDING), ("updated_at", ASCENDING)], name="status_updated"),
+        # ... and finished runs whose notification was never confirmed (Runs.announce_overdue).
+        IndexModel(
+            [("announce_pending", ASCENDING), ("finished_at", ASCENDING)],
+            name="announce_pending",
+            partialFilterExpression={"announce_pending": True},
+        ),
     ],
     "run_pages": [
         IndexModel(
