@@ -36,12 +36,18 @@ class Receiver:
     secret: str | None = None
     # Answer this status instead of 204 while `failing` is set.
     failing: int | None = None
+    # Answer nothing for this long (an endpoint that hangs).
+    hang: float | None = None
     received: list[Received] = field(default_factory=list)
     refused: int = 0
     unverified: list[str] = field(default_factory=list)
 
     async def handle(self, request: web.Request) -> web.Response:
         raw = await request.read()
+        if self.hang is not None:
+            self.refused += 1
+            await asyncio.sleep(self.hang)
+            return web.Response(status=504)
         if self.failing is not None:
             self.refused += 1
             return web.Response(status=self.failing)

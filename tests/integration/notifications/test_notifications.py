@@ -7,6 +7,7 @@ for a tier.
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -406,3 +407,31 @@ async def test_a_run_whose_announcement_was_lost_is_announced_by_the_sweep_once(
         assert "announce_pending" not in shown.body
     finally:
         await db.close()
+
+
+@pytest.mark.parametrize("notify_overrides", [{"NOTIFICATION_TIMEOUT_SECONDS": "3"}])
+async def test_a_tenant_whose_endpoint_hangs_does_not_hold_the_others(
+    notify_env: None, receiver: Receiver, api: AdminApi, workers: None, notifier: Notifier
+) -> None:
+    """Twelve notifications to a hanging endpoint: at most NOTIFICATION_TENANT_CONCURRENCY (2) of them
+    are attempted at once, and another tenant's notification is delivered meanwhile."""
+    async with receiving() as hanging:
+        hanging.hang = 5.0
+        await subscribe(api, "slowco", hanging)
+        await subscribe(api, TENANT, receiver)
+        for n in range(12):
+            assert await notifier.announce("slowco", EventType.HEALTH_CHANGED, {"n": n})
+        await wait_for(lambda: _at_least(hanging, 2), timeout=10, what="the hanging endpoint called")
+        started = time.monotonic()
+        assert await notifier.announce(TENANT, EventType.HEALTH_CHANGED, {"status": "healthy"})
+        await receiver.wait_for("health.changed", timeout=10)
+        assert time.monotonic() - started < 2.0
+        assert hanging.refused <= 2
+
+        async def timed_out() -> list[dict[str, Any]] | None:
+            rows: list[dict[str, Any]] = (await deliveries(api, "slowco"))["items"]
+            return rows or None
+
+        rows = await wait_for(timed_out, timeout=10, what="the hanging attempts recorded")
+        assert rows[0]["error"] == "no answer within 3 s", rows[0]
+        assert rows[0]["status"] == "pending"
