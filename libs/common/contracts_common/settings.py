@@ -60,10 +60,22 @@ class NotificationSettings(BaseSettings):
     # set (local runs and tests): a tenant must not make us call into our own network.
     notifications_allow_private_targets: bool = False
 
+    @field_validator("notifications_default_url", "notifications_default_secret", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # docker compose passes `${NOTIFICATIONS_DEFAULT_URL:-}` as an empty string.
+        return None if value == "" else value
+
     @model_validator(mode="after")
     def _default_secret_with_url(self) -> Self:
-        if self.notifications_default_url and self.notifications_default_secret is None:
-            raise ValueError("NOTIFICATIONS_DEFAULT_SECRET is required with NOTIFICATIONS_DEFAULT_URL")
+        secret = self.notifications_default_secret
+        if self.notifications_default_url and (
+            secret is None or not secret.get_secret_value().startswith("whsec_")
+        ):
+            raise ValueError(
+                "NOTIFICATIONS_DEFAULT_SECRET (whsec_..., base64 after the prefix) is required with "
+                "NOTIFICATIONS_DEFAULT_URL"
+            )
         return self
 
 

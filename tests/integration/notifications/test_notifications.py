@@ -435,3 +435,43 @@ async def test_a_tenant_whose_endpoint_hangs_does_not_hold_the_others(
         rows = await wait_for(timed_out, timeout=10, what="the hanging attempts recorded")
         assert rows[0]["error"] == "no answer within 3 s", rows[0]
         assert rows[0]["status"] == "pending"
+
+
+DEFAULT_SECRET = "whsec_" + "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWY="
+
+
+@pytest.fixture
+def default_endpoint(notify_env: None, stack: Stack, receiver: Receiver) -> None:
+    """The operator's default endpoint is this test's receiver (request before `api`/`workers`)."""
+    receiver.secret = DEFAULT_SECRET
+    stack.shared_settings.update(
+        {"NOTIFICATIONS_DEFAULT_URL": receiver.url, "NOTIFICATIONS_DEFAULT_SECRET": DEFAULT_SECRET}
+    )
+
+
+async def test_a_tenant_without_its_own_endpoint_uses_the_default(
+    default_endpoint: None, receiver: Receiver, api: AdminApi, workers: None, notifier: Notifier
+) -> None:
+    shown = await api.call("GET", f"/api/v1/tenants/{TENANT}/notifications")
+    assert shown.body["source"] == "default"
+    assert shown.body["url"] == receiver.url
+    assert shown.body["enabled"] is True
+    assert DEFAULT_SECRET not in str(shown.body)
+    assert await notifier.announce(TENANT, EventType.HEALTH_CHANGED, {"status": "degraded"})
+    [arrived] = await receiver.wait_for("health.changed")
+    assert arrived.body["tenant"] == TENANT
+
+
+def test_a_default_url_needs_its_secret_and_empty_values_are_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pydantic import ValidationError
+
+    from contracts_common.settings import NotificationSettings
+
+    monkeypatch.setenv("NOTIFICATIONS_DEFAULT_URL", "")
+    monkeypatch.setenv("NOTIFICATIONS_DEFAULT_SECRET", "")
+    assert NotificationSettings().notifications_default_url is None
+    monkeypatch.setenv("NOTIFICATIONS_DEFAULT_URL", "https://hooks.example.com/x")
+    with pytest.raises(ValidationError, match="NOTIFICATIONS_DEFAULT_SECRET"):
+        NotificationSettings()
+    monkeypatch.setenv("NOTIFICATIONS_DEFAULT_SECRET", DEFAULT_SECRET)
+    assert NotificationSettings().notifications_default_secret is not None
