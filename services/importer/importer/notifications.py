@@ -142,10 +142,24 @@ class NotificationDelivery:
             tenant=message.tenant, notification_id=message.notification_id, event_type=message.type
         ):
             target = await self._target(message.tenant)
-            if target is None or message.type not in target.events:
-                log.info("notification_not_wanted", configured=target is not None)
-                return
             now = self._clock()
+            if target is None or message.type not in target.events:
+                log.info("notification_not_wanted", configured=target is not None, attempt=message.attempt)
+                if message.attempt > 1:
+                    # Its earlier attempt is listed as pending: say why no retry came.
+                    await self._deliveries.record(
+                        DeliveryAttempt(
+                            tenant=message.tenant,
+                            notification_id=message.notification_id,
+                            type=message.type,
+                            attempt=message.attempt,
+                            at=now,
+                            url=target.url if target is not None else "",
+                            status="failed",
+                            error="not attempted: the endpoint was disabled or no longer wants this event",
+                        )
+                    )
+                return
             started = time.monotonic()
             status_code, error = await self._post(target, message, now)
             duration_ms = round((time.monotonic() - started) * 1000, 1)

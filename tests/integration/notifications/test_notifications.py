@@ -221,11 +221,13 @@ async def test_an_endpoint_failing_for_the_whole_limit_is_disabled_and_reported(
     assert rows[0]["status"] == "failed"
     assert rows[0]["next_retry_at"] is None
     count = len(rows)
+    refused_before = receiver.refused
 
     # Off means off: a new event is not attempted; turning it on again clears the reason.
     assert await notifier.announce(TENANT, EventType.HEALTH_CHANGED, {"status": "healthy"})
     await settle(1.5)
     assert len((await deliveries(api, TENANT))["items"]) == count
+    assert receiver.refused == refused_before
     receiver.failing = None
     again = await subscribe(api, TENANT, receiver, enabled=True)
     assert again["disabled_at"] is None
@@ -475,3 +477,22 @@ def test_a_default_url_needs_its_secret_and_empty_values_are_unset(monkeypatch: 
         NotificationSettings()
     monkeypatch.setenv("NOTIFICATIONS_DEFAULT_SECRET", DEFAULT_SECRET)
     assert NotificationSettings().notifications_default_secret is not None
+
+
+async def test_a_retry_after_the_admin_switched_the_endpoint_off_is_closed_as_failed(
+    notify_env: None, receiver: Receiver, api: AdminApi, workers: None, notifier: Notifier
+) -> None:
+    await subscribe(api, TENANT, receiver)
+    receiver.failing = 503
+    assert await notifier.announce(TENANT, EventType.HEALTH_CHANGED, {"status": "degraded"})
+    await wait_for(lambda: _at_least(receiver, 1), timeout=10, what="the first attempt")
+    await subscribe(api, TENANT, receiver, enabled=False)
+    refused = receiver.refused
+
+    async def closed() -> dict[str, Any] | None:
+        rows = (await deliveries(api, TENANT))["items"]
+        return rows[0] if rows and rows[0]["status"] == "failed" else None
+
+    row = await wait_for(closed, timeout=10, what="the retry closed")
+    assert row["error"].startswith("not attempted")
+    assert receiver.refused == refused
