@@ -92,3 +92,32 @@ async def test_localhost_by_name_is_refused() -> None:
 async def test_the_operator_may_allow_private_targets_and_http() -> None:
     addresses = await check_target("http://127.0.0.1:9/hook", allow_private=True)
     assert addresses == [ipaddress.ip_address("127.0.0.1")]
+
+
+async def test_the_delivery_resolver_refuses_a_name_that_now_resolves_privately(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """DNS rebinding: the name passed the check, then resolves to 169.254.169.254 when connecting."""
+    from aiohttp.resolver import DefaultResolver
+
+    from importer.notifications import PublicOnlyResolver
+
+    async def rebound(self: Any, host: str, port: int = 0, family: Any = socket.AF_INET) -> list[Any]:
+        return [
+            {
+                "hostname": host,
+                "host": "169.254.169.254",
+                "port": port,
+                "family": family,
+                "proto": 0,
+                "flags": 0,
+            }
+        ]
+
+    monkeypatch.setattr(DefaultResolver, "resolve", rebound)
+    resolver = PublicOnlyResolver()
+    try:
+        with pytest.raises(OSError, match="link-local"):
+            await resolver.resolve("hooks.example.com", 443)
+    finally:
+        await resolver.close()
