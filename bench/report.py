@@ -4,7 +4,8 @@ Runs, one after another, each bounding its own duration:
   import vs naive baseline, rate-budget use under Ironclad's real limits with 200 ms latency, the webhook
   receiver and freshness benchmark (`bench/webhooks`, when present), many tenants (`bench/tenants`: a noisy
   neighbour's backfill, 1,000 tenants' incremental passes, a hanging tenant), re-map, importer scaling
-  1 → 2 → 4 processes with 200 ms latency, and peak memory per service while importing 50,000 records;
+  1 → 2 → 4 processes with 200 ms latency, notification latency (`bench/notify_bench`, a small run), and
+  peak memory per service while importing 50,000 records;
 then writes bench/results/REPORT.md (machine, versions, every number) and PNG plots into bench/results/.
 Full mode aims at ~25 minutes, --quick at ~5.
 """
@@ -37,6 +38,7 @@ from bench.common import (
     versions,
 )
 from bench.import_bench import naive_baseline, pipeline_import, real_limits_window
+from bench.notify_bench import main_async as notify_latency
 from bench.remap_bench import remap
 from bench.tenants import summary_rows as tenants_rows
 from bench.tenants import tenants_bench
@@ -410,6 +412,19 @@ def markdown(data: dict[str, Any], made: list[str]) -> str:
             ),
             ("Re-map", "peak RSS mapper", r["mapper_peak_rss_mb"], "MB"),
         ]
+    if n := data.get("notifications"):
+        bulk = n["contract_change_to_notification_seconds"]
+        single = n["single_change_to_notification_seconds"]
+        rows.append(
+            (
+                "Notifications",
+                "stored change → contracts.changed, p99 s",
+                bulk.get("p99", "n/a"),
+                f"p50 {bulk.get('p50')} s during a {n['records']:,}-record import; one change at a time p50 "
+                f"{single.get('p50')} s, p99 {single.get('p99')} s; target p99 ≤ 2 s; "
+                f"{n['unverified']} unverified",
+            )
+        )
     for s in data.get("scaling") or []:
         rows.append(
             (
@@ -629,6 +644,8 @@ async def run(quick: bool) -> dict[str, Any]:
         ("naive", lambda: naive_baseline(plan.records, timeout=plan.run_cap)),
         ("limits", lambda: real_limits_window(plan.limits_seed, window=plan.window)),
         ("remap", lambda: remap(plan.remap, timeout=plan.run_cap)),
+        # A small run: latency, not throughput (bench/notify_bench.py).
+        ("notifications", lambda: notify_latency(min(plan.records, 1_000))),
     ]
     stuck: list[str] = []
 

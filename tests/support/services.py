@@ -222,7 +222,7 @@ async def drop_stack(stack: Stack) -> None:
             connection = await aio_pika.connect(str(url))
             async with connection:
                 channel = await connection.channel()
-                await Topology(stack.prefix, 5).delete(channel)
+                await Topology(stack.prefix, 5).delete(channel, retry_delays=_retry_delays(stack))
             break
     with contextlib.suppress(Exception):
         client: AsyncMongoClient[Any] = AsyncMongoClient(stack.mongodb_url)
@@ -230,6 +230,16 @@ async def drop_stack(stack: Stack) -> None:
             await drop_test_database(client, stack.database)
         finally:
             await client.close()
+
+
+def _retry_delays(stack: Stack) -> list[float]:
+    """The notification retry queues this world declared: the production delays and the test's own."""
+    import json
+
+    from contracts_common.messaging.topology import DEFAULT_NOTIFICATION_RETRY_DELAYS
+
+    own = stack.shared_settings.get("NOTIFICATION_RETRY_DELAYS_SECONDS")
+    return [*DEFAULT_NOTIFICATION_RETRY_DELAYS, *(json.loads(own) if own else [])]
 
 
 async def drop_test_database(client: Any, name: str) -> None:

@@ -157,6 +157,20 @@ class RemapTask(Message):
     record_ids: list[str] | None = Field(default=None, max_length=5000)
 
 
+class Notification(Message):
+    """An event announced to the tenant's notification endpoint (contracts_common.notifications).
+
+    `notification_id` is the Standard Webhooks `webhook-id`: the same on every attempt, so a receiver can
+    drop a duplicate. A failed attempt is published again, `attempt` + 1, through a retry queue."""
+
+    queue: ClassVar[str] = "importer.notifications"
+    notification_id: str = Field(min_length=1, max_length=64)
+    type: str = Field(min_length=1, max_length=64)
+    occurred_at: datetime
+    data: dict[str, Any] = Field(default_factory=dict)
+    attempt: int = Field(default=1, ge=1)
+
+
 MESSAGE_TYPES: tuple[type[Message], ...] = (
     StartRun,
     PageTask,
@@ -166,4 +180,5 @@ MESSAGE_TYPES: tuple[type[Message], ...] = (
     FetchedBatch,
     LiveBatch,
     RemapTask,
+    Notification,
 )

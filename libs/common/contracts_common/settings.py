@@ -60,7 +60,37 @@ class IroncladAccessSettings(SharedSettings):
         return value.rstrip("/") if value else None
 
 
-class GatewaySettings(IroncladAccessSettings):
+class NotificationSettings(BaseSettings):
+    """Outbound notifications to Contracts AI (contracts_common.notifications): what the gateway checks
+    when a tenant sets its endpoint, and what the importer, which delivers them, needs."""
+
+    # The endpoint of tenants that set none of their own, and its Standard Webhooks secret (whsec_...).
+    notifications_default_url: str | None = None
+    notifications_default_secret: SecretStr | None = None
+    # Targets on loopback, private or link-local addresses, and plain http://, are refused unless this is
+    # set (local runs and tests): a tenant must not make us call into our own network.
+    notifications_allow_private_targets: bool = False
+
+    @field_validator("notifications_default_url", "notifications_default_secret", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # docker compose passes `${NOTIFICATIONS_DEFAULT_URL:-}` as an empty string.
+        return None if value == "" else value
+
+    @model_validator(mode="after")
+    def _default_secret_with_url(self) -> Self:
+        secret = self.notifications_default_secret
+        if self.notifications_default_url and (
+            secret is None or not secret.get_secret_value().startswith("whsec_")
+        ):
+            raise ValueError(
+                "NOTIFICATIONS_DEFAULT_SECRET (whsec_..., base64 after the prefix) is required with "
+                "NOTIFICATIONS_DEFAULT_URL"
+            )
+        return self
+
+
+class GatewaySettings(IroncladAccessSettings, NotificationSettings):
     admin_api_token: SecretStr
     public_base_url: str = "http://127.0.0.1:8080"
     gateway_port: int = Field(default=8080, ge=1, le=65535)
@@ -87,7 +117,7 @@ class GatewaySettings(IroncladAccessSettings):
         return self
 
 
-class ImporterSettings(IroncladAccessSettings):
+class ImporterSettings(IroncladAccessSettings, NotificationSettings):
     # Ironclad's documented per-company limits, per minute.
     rate_limit_records_read_per_minute: int = Field(default=600, ge=1)
     rate_limit_records_write_per_minute: int = Field(default=200, ge=1)
@@ -145,6 +175,26 @@ class ImporterSettings(IroncladAccessSettings):
     # Move every dead-lettered message from its `.dlq` into the `dead_letters` collection, where the
     # operator API lists, replays and discards them (importer/dead_letter_keeper.py).
     dead_letter_keeper_enabled: bool = True
+
+    # Notification delivery (importer/notifications.py). A failed attempt waits in a RabbitMQ retry queue
+    # for the next of these delays (the last one repeats), each with +-20 % jitter, until the
+    # notification is `notification_give_up_seconds` old; an endpoint failing without a success for
+    # `notification_disable_after_seconds` is disabled. Tests compress all three.
+    notification_retry_delays_seconds: list[float] = Field(
+        default=[10.0, 60.0, 300.0, 1800.0, 7200.0, 21600.0], min_length=1
+    )
+    notification_give_up_seconds: float = Field(default=24 * 3600.0, ge=1)
+    notification_disable_after_seconds: float = Field(default=24 * 3600.0, ge=1)
+    notification_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    # Deliveries of one tenant at once per importer: a tenant whose endpoint hangs holds this many.
+    notification_tenant_concurrency: int = Field(default=2, ge=1, le=64)
+
+    @field_validator("notification_retry_delays_seconds")
+    @classmethod
+    def _positive_delays(cls, value: list[float]) -> list[float]:
+        if any(delay < 0.1 for delay in value):
+            raise ValueError("every retry delay must be at least 0.1 s")
+        return value
 
 
 class MapperSettings(SharedSettings):

@@ -10,6 +10,7 @@ from contracts_common.health_status import OnHealthChange
 from contracts_common.ironclad import RetryPolicy, TokenCache
 from contracts_common.ironclad_access import IroncladAccess, build_rate_limiter
 from contracts_common.messaging import Broker, Topology
+from contracts_common.notifications import Notifier
 from contracts_common.runtime import instance_name
 from contracts_common.settings import GatewaySettings
 from contracts_common.storage.connections import Connections
@@ -42,7 +43,12 @@ async def build(
         retry=RetryPolicy(max_retries=2, base_seconds=0.3, max_seconds=2.0),
     )
     d = GatewayDeps(
-        settings=settings, db=db, broker=broker, box=box, access=access, on_health_change=on_health_change
+        settings=settings,
+        db=db,
+        broker=broker,
+        box=box,
+        access=access,
+        on_health_change=on_health_change or Notifier(broker).health_changed,
     )
     app = create_app(d)
 

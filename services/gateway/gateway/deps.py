@@ -11,12 +11,14 @@ from contracts_common.health_status import HealthMonitor, OnHealthChange, build_
 from contracts_common.ironclad_access import IroncladAccess
 from contracts_common.messaging import Broker
 from contracts_common.services.automatic_sync import AutomaticSyncService
+from contracts_common.services.notifications import NotificationService
 from contracts_common.settings import GatewaySettings
 from contracts_common.storage.changes import Changes
 from contracts_common.storage.connections import Connections
 from contracts_common.storage.contracts import Contracts
 from contracts_common.storage.database import Database
 from contracts_common.storage.mappings import Mappings
+from contracts_common.storage.notifications import NotificationDeliveries, NotificationEndpoints
 from contracts_common.storage.runs import Runs
 from contracts_common.storage.schema_cache import SchemaCache
 from contracts_common.storage.writebacks import Writebacks
@@ -50,6 +52,18 @@ class GatewayDeps:
             public_base_url=self.settings.public_base_url,
             allow_http_target=self.settings.allow_http_webhook_target,
         )
+
+    @property
+    def notifications(self) -> NotificationService:
+        return NotificationService(
+            endpoints=NotificationEndpoints(self.db, self.box),
+            default_url=self.settings.notifications_default_url,
+            allow_private_targets=self.settings.notifications_allow_private_targets,
+        )
+
+    @property
+    def notification_deliveries(self) -> NotificationDeliveries:
+        return NotificationDeliveries(self.db)
 
     @property
     def runs(self) -> Runs:

@@ -379,7 +379,7 @@ class Writebacks(Body):
 
 
 class AuditActorBody(Body):
-    kind: Literal["platform", "user"]
+    kind: Literal["platform", "user", "system"]
     sub: str | None = Field(default=None, description="the user, for a tenant token")
     role: Literal["admin", "viewer"] | None = None
 
@@ -393,6 +393,59 @@ class AuditItem(Body):
 
 class AuditPage(Body):
     items: list[AuditItem]
+    next_cursor: str | None
+
+
+# ---------------------------------------------------------------------------------------------- notifications
+
+
+class NotificationSettingsBody(Body):
+    url: str | None = Field(
+        description="where notifications go; NOTIFICATIONS_DEFAULT_URL if source is default"
+    )
+    events: list[str] = Field(description="the event types delivered (contracts_common.notifications)")
+    enabled: bool
+    source: Literal["tenant", "default", "none"] = Field(
+        description="tenant: its own endpoint; default: the operator's NOTIFICATIONS_DEFAULT_URL; "
+        "none: nowhere"
+    )
+    updated_at: Timestamp | None = None
+    secret_created_at: Timestamp | None = None
+    failing_since: Timestamp | None = Field(
+        default=None, description="first failed delivery since the last success; null when healthy"
+    )
+    last_success_at: Timestamp | None = None
+    disabled_at: Timestamp | None = Field(
+        default=None, description="when deliveries were switched off because the endpoint kept failing"
+    )
+    disabled_reason: str | None = None
+
+
+class NotificationSettingsChanged(NotificationSettingsBody):
+    secret: str | None = Field(
+        description="the Standard Webhooks secret (whsec_...), shown only in the answer that created or "
+        "rotated it; null otherwise"
+    )
+    signing_key_rotated: bool = Field(description="a new secret was made by this call")
+
+
+class NotificationDeliveryItem(Body):
+    id: str
+    notification_id: str = Field(description="the webhook-id header, the same on every attempt")
+    type: str
+    attempt: int
+    at: Timestamp
+    status: Literal["delivered", "pending", "failed"] = Field(
+        description="pending: this attempt failed and another is planned at next_retry_at; failed: given up"
+    )
+    status_code: int | None
+    error: str | None
+    next_retry_at: Timestamp | None
+    duration_ms: float | None
+
+
+class NotificationDeliveriesPage(Body):
+    items: list[NotificationDeliveryItem]
     next_cursor: str | None
 
 

@@ -12,12 +12,22 @@ from contracts_common.crypto import SecretBox
 from contracts_common.health_status import HealthMonitor, OnHealthChange, build_monitor
 from contracts_common.ironclad import RetryPolicy, TokenCache
 from contracts_common.ironclad_access import IroncladAccess, build_rate_limiter, lane_slots
-from contracts_common.messages import ListingDone, PageTask, StartRun, WebhookEvent, WritebackTask
+from contracts_common.messages import (
+    ListingDone,
+    Notification,
+    PageTask,
+    StartRun,
+    WebhookEvent,
+    WritebackTask,
+)
+from contracts_common.notifications import Notifier
 from contracts_common.runtime import Runtime
 from contracts_common.settings import ImporterSettings
+from contracts_common.storage.audit import AuditLog
 from contracts_common.storage.connections import Connections
 from contracts_common.storage.contracts import Contracts
 from contracts_common.storage.dead_letters import DeadLetters
+from contracts_common.storage.notifications import NotificationDeliveries, NotificationEndpoints
 from contracts_common.storage.runs import Runs
 from contracts_common.timeutil import utcnow
 from importer.closing import ClosingPass
@@ -27,6 +37,7 @@ from importer.documents import DocumentStore
 from importer.events import EventHandlers
 from importer.failures import RunFailurePolicy
 from importer.listing import ListingHandlers
+from importer.notifications import NotificationDelivery, delivery_session
 from importer.publishing import RecordPublisher
 from importer.run_supervisor import RunSupervisor
 from importer.scheduler import Scheduler
@@ -60,10 +71,11 @@ async def setup(runtime: Runtime, *, on_health_change: OnHealthChange | None = N
     session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, sock_connect=10))
     runtime.background.append(asyncio.create_task(_close_on_cancel(session)))
     access = build_access(runtime, settings, session)
-    monitor = build_monitor(runtime.db, settings, on_health_change)
-    runs = Runs(runtime.db, on_terminal=monitor.run_finished)
+    notifier = Notifier(runtime.broker)
+    monitor = build_monitor(runtime.db, settings, on_health_change or notifier.health_changed)
+    runs = Runs(runtime.db, on_finish=notifier.run_finished, on_terminal=monitor.run_finished)
     contracts = Contracts(runtime.db)
-    failures = RunFailurePolicy(runs, access.connections, settings, monitor=monitor)
+    failures = RunFailurePolicy(runs, access.connections, settings, notifier=notifier, monitor=monitor)
     per_tenant = settings.ironclad_tenant_concurrency
     publisher = build_publisher(runtime, settings)
     listing = ListingHandlers(
@@ -108,8 +120,11 @@ async def setup(runtime: Runtime, *, on_health_change: OnHealthChange | None = N
     )
     # A large prefetch: events are held unacked while a tenant's burst is coalesced.
     await runtime.broker.consume(WebhookEvent, events.handle, prefetch=256)
-    writeback = WritebackHandlers(access=access, db=runtime.db, delivery_limit=settings.delivery_limit)
+    writeback = WritebackHandlers(
+        access=access, db=runtime.db, delivery_limit=settings.delivery_limit, notifier=notifier
+    )
     await runtime.broker.consume(WritebackTask, writeback.handle, prefetch=4, per_tenant=2)
+    await setup_notifications(runtime, settings)
     runtime.background.append(
         asyncio.create_task(RunSupervisor(runs, runtime.broker, settings).run_forever())
     )
@@ -118,6 +133,38 @@ async def setup(runtime: Runtime, *, on_health_change: OnHealthChange | None = N
     if settings.scheduler_enabled:
         scheduler = build_scheduler(runtime, access, publisher, monitor=monitor)
         runtime.background.append(asyncio.create_task(scheduler.run_forever()))
+
+
+def build_notification_delivery(
+    runtime: Runtime,
+    settings: ImporterSettings,
+    session: aiohttp.ClientSession,
+    *,
+    clock: Callable[[], datetime] = utcnow,
+) -> NotificationDelivery:
+    return NotificationDelivery(
+        broker=runtime.broker,
+        endpoints=NotificationEndpoints(runtime.db, SecretBox(settings.secrets_key.get_secret_value())),
+        deliveries=NotificationDeliveries(runtime.db),
+        audit=AuditLog(runtime.db),
+        session=session,
+        settings=settings,
+        clock=clock,
+    )
+
+
+async def setup_notifications(runtime: Runtime, settings: ImporterSettings) -> None:
+    """Deliver notifications. Each delivery takes at most NOTIFICATION_TIMEOUT_SECONDS and a failed one
+    leaves for a retry queue, so nothing waits here long; the per-tenant cap keeps a tenant whose endpoint
+    hangs to its share while the other tenants' notifications go on beside it."""
+    session = delivery_session(settings)
+    runtime.background.append(asyncio.create_task(_close_on_cancel(session)))
+    await runtime.broker.declare_notification_retries(settings.notification_retry_delays_seconds)
+    delivery = build_notification_delivery(runtime, settings, session)
+    per_tenant = settings.notification_tenant_concurrency
+    await runtime.broker.consume(
+        Notification, delivery.handle, prefetch=8 * per_tenant, per_tenant=per_tenant
+    )
 
 
 def build_publisher(runtime: Runtime, settings: ImporterSettings) -> RecordPublisher:
@@ -140,19 +187,20 @@ def build_scheduler(
 ) -> Scheduler:
     settings = runtime.settings
     assert isinstance(settings, ImporterSettings)
-    monitor = monitor or build_monitor(runtime.db, settings)
+    notifier = Notifier(runtime.broker)
+    monitor = monitor or build_monitor(runtime.db, settings, notifier.health_changed)
     return Scheduler(
         db=runtime.db,
         broker=runtime.broker,
         connections=access.connections,
         delta=DeltaSync(
             access=access,
-            runs=Runs(runtime.db, on_terminal=monitor.run_finished),
+            runs=Runs(runtime.db, on_finish=notifier.run_finished, on_terminal=monitor.run_finished),
             contracts=Contracts(runtime.db),
             publisher=publisher,
             overlap_seconds=settings.delta_sync_overlap_seconds,
         ),
-        health=WebhookHealth(access=access, monitor=monitor),
+        health=WebhookHealth(access=access, notifier=notifier, monitor=monitor),
         settings=settings,
         owner=runtime.instance,
         clock=clock,

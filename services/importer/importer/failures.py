@@ -17,6 +17,7 @@ from contracts_common.ironclad import (
 )
 from contracts_common.ironclad_access import NotConnected
 from contracts_common.messaging import Delivery
+from contracts_common.notifications import EventType, Notifier
 from contracts_common.settings import SharedSettings
 from contracts_common.storage.connections import Connections
 from contracts_common.storage.runs import Runs
@@ -33,9 +34,11 @@ class RunFailurePolicy:
         connections: Connections,
         settings: SharedSettings,
         *,
+        notifier: Notifier | None = None,
         monitor: HealthMonitor | None = None,
     ) -> None:
         self._runs = runs
+        self._notifier = notifier
         self._connections = connections
         self._monitor = monitor
         self._delivery_limit = settings.delivery_limit
@@ -58,6 +61,11 @@ class RunFailurePolicy:
             marked = await self._connections.mark_needs_reauth(tenant, reason, generation)
             if marked:
                 log.warning("connection_needs_reauth", reason=str(exc))
+                # Only the write that turned the connection announces it: once per credentials failing.
+                if self._notifier is not None:
+                    await self._notifier.announce(
+                        tenant, EventType.CONNECTION_NEEDS_REAUTH, {"reason": reason}
+                    )
             await self._end(tenant, run_id, reason)
             if marked and self._monitor is not None and run_id is None:
                 # With a run, its end already judged health again (Runs on_terminal).

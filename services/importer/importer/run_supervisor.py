@@ -8,6 +8,8 @@ is given its terminal status if its work is done. A run that still has not moved
 nobody waits on it forever. A quiet listing also gets again the pages it handed out that were never
 done (a process that died between claiming pages and publishing them; duplicates count once).
 Every replica may do this; recounting is idempotent.
+It also announces finished runs whose sync.* notification was never confirmed (Runs.announce_overdue),
+`ANNOUNCE_GRACE` after they finished: the finishing process normally announces at once.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from contracts_common.timeutil import utcnow
 
 log = structlog.get_logger(__name__)
 
+ANNOUNCE_GRACE = timedelta(seconds=30)
+
 
 class RunSupervisor:
     def __init__(self, runs: Runs, broker: Broker, settings: ImporterSettings) -> None:
@@ -39,6 +43,9 @@ class RunSupervisor:
 
     async def tick(self) -> None:
         await self._look()
+        late = await self._runs.announce_overdue(utcnow() - ANNOUNCE_GRACE)
+        if late:
+            log.warning("run_announcements_overdue", runs=late)
         RUN_SUPERVISOR_TICKS.inc()
 
     async def _look(self) -> None:

@@ -18,6 +18,7 @@ import structlog
 from contracts_common.health_status import HealthMonitor
 from contracts_common.ironclad import IroncladClient, IroncladError, IroncladNotFound, OAuthError
 from contracts_common.ironclad_access import IroncladAccess, Lane
+from contracts_common.notifications import EventType, Notifier
 from contracts_common.storage.database import Document
 from contracts_common.timeutil import iso, utcnow
 from contracts_common.webhook_registration import delete_webhook_quietly, register_webhook
@@ -30,8 +31,15 @@ DELETED = "deleted"
 
 
 class WebhookHealth:
-    def __init__(self, *, access: IroncladAccess, monitor: HealthMonitor | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        access: IroncladAccess,
+        notifier: Notifier | None = None,
+        monitor: HealthMonitor | None = None,
+    ) -> None:
         self._access = access
+        self._notifier = notifier
         self._connections = access.connections
         self._monitor = monitor
 
@@ -93,12 +101,13 @@ class WebhookHealth:
         if not allowed:
             problem["reregistered"] = False
             problem["reason"] = why_not
-            await self._connections.save_webhook_check(
+            written = await self._connections.save_webhook_check(
                 tenant,
                 ids,
                 {"webhook_state": state, "checked_at": utcnow(), "last_problem": problem},
                 state_changed=previous != state,
             )
+            await self._announce_down(tenant, previous, problem, written)
             return state
         try:
             new_hook = await self._reregister(client, ids, list(sync["events"]), str(sync["target_url"]))
@@ -106,19 +115,20 @@ class WebhookHealth:
             log.warning("webhook_reregister_failed", tenant=tenant, error=str(exc))
             problem["reregistered"] = False
             problem["reason"] = f"{type(exc).__name__}: {exc}"
-            await self._connections.save_webhook_check(
+            written = await self._connections.save_webhook_check(
                 tenant,
                 ids,
                 {"webhook_state": state, "checked_at": utcnow(), "last_problem": problem},
                 state_changed=previous != state,
             )
+            await self._announce_down(tenant, previous, problem, written)
             return state
         new_id = str(new_hook["id"])
         problem["reregistered"] = True
         problem["reregistered_at"] = iso(utcnow())
         problem["new_webhook_id"] = new_id
         log.info("webhook_reregistered", tenant=tenant, old=ids, new=new_id)
-        await self._connections.save_webhook_check(
+        written = await self._connections.save_webhook_check(
             tenant,
             ids,
             {
@@ -131,7 +141,17 @@ class WebhookHealth:
             inc={"reregistrations": 1},
             state_changed=previous != ENABLED,
         )
+        await self._announce_down(tenant, previous, problem, written)
         return ENABLED
+
+    async def _announce_down(
+        self, tenant: str, previous: str, problem: dict[str, Any], written: bool
+    ) -> None:
+        """connection.webhook_disabled, once per incident: when a webhook that was enabled is found down
+        (re-registered or not). A check that finds it still down, as the last one did, says nothing."""
+        if self._notifier is None or previous != ENABLED or not written:
+            return
+        await self._notifier.announce(tenant, EventType.CONNECTION_WEBHOOK_DISABLED, problem)
 
     async def _observe(self, client: IroncladClient, ids: list[str]) -> tuple[str, dict[str, Any] | None]:
         """The worst state among our webhooks: deleted, disabledBySystem, disabled, or enabled."""

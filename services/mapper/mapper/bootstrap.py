@@ -8,6 +8,7 @@ import uuid
 from contracts_common.current_mapping import MappingCache
 from contracts_common.health_status import OnHealthChange, build_monitor
 from contracts_common.messages import FetchedBatch, LiveBatch, RemapTask
+from contracts_common.notifications import Notifier
 from contracts_common.runtime import Runtime
 from contracts_common.settings import MapperSettings
 from contracts_common.storage.contracts import Contracts
@@ -22,11 +23,12 @@ def build_handlers(runtime: Runtime, on_health_change: OnHealthChange | None = N
     assert isinstance(runtime.settings, MapperSettings)
     # The mapper counts a run's last batch, so it is often the one that finishes the run: it judges the
     # tenant's health then, like the importer (contracts_common.health_status).
-    monitor = build_monitor(runtime.db, runtime.settings, on_health_change)
+    notifier = Notifier(runtime.broker)
+    monitor = build_monitor(runtime.db, runtime.settings, on_health_change or notifier.health_changed)
     return RecordHandlers(
         db=runtime.db,
         broker=runtime.broker,
-        runs=Runs(runtime.db, on_terminal=monitor.run_finished),
+        runs=Runs(runtime.db, on_finish=notifier.run_finished, on_terminal=monitor.run_finished),
         contracts=Contracts(runtime.db),
         mappings=MappingCache(Mappings(runtime.db)),
         remap_batch_size=runtime.settings.remap_batch_size,
@@ -68,6 +70,7 @@ async def run_recorder(runtime: Runtime) -> None:
         owner=f"{runtime.instance}:{uuid.uuid4().hex[:8]}",
         retention_days=settings.changes_retention_days,
         lease_seconds=settings.change_feed_lease_seconds,
+        notifier=Notifier(runtime.broker),
     )
     try:
         await recorder.run()

@@ -37,7 +37,8 @@ from pydantic import BaseModel
 from pymongo.errors import OperationFailure, PyMongoError
 
 from contracts_common.messaging import Broker
-from contracts_common.storage.changes import Action, ChangeRow, Changes, SeqConflict, StreamState
+from contracts_common.notifications import EventType, Notifier
+from contracts_common.storage.changes import ACTIONS, Action, ChangeRow, Changes, SeqConflict, StreamState
 from contracts_common.storage.database import Database, Document
 from contracts_common.storage.leases import Leases
 from contracts_common.timeutil import utcnow
@@ -193,6 +194,21 @@ def notices(rows: Sequence[ChangeRow]) -> list[ChangesNotice]:
     ]
 
 
+def contracts_changed(rows: Sequence[ChangeRow]) -> dict[str, dict[str, Any]]:
+    """Per tenant: `counts` by action, `cursor_from`/`cursor_to` (its lowest and highest seq here)."""
+    groups: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        group = groups.setdefault(
+            row.tenant, {"counts": dict.fromkeys(ACTIONS, 0), "cursor_from": row.seq, "cursor_to": row.seq}
+        )
+        group["counts"][row.action] += 1
+        group["cursor_from"] = min(group["cursor_from"], row.seq)
+        group["cursor_to"] = max(group["cursor_to"], row.seq)
+    for group in groups.values():
+        group["cursor_from"], group["cursor_to"] = str(group["cursor_from"]), str(group["cursor_to"])
+    return groups
+
+
 @dataclass
 class Numbering:
     """The next seq of each tenant, learned at first sight from its head and then kept here."""
@@ -246,9 +262,11 @@ class FeedRecorder:
         owner: str,
         retention_days: float,
         lease_seconds: float = 10.0,
+        notifier: Notifier | None = None,
     ) -> None:
         self._db = db
         self._broker = broker
+        self._notifier = notifier
         self._changes = Changes(db)
         self._leases = Leases(db, owner)
         self._retention = timedelta(days=retention_days)
@@ -390,6 +408,7 @@ class FeedRecorder:
             self.groups_written += 1
             self.rows_written += len(rows)
             await self._announce(rows)
+            await self._notify(rows)
             return
         raise RuntimeError("the change feed's seq kept being taken by another writer")
 
@@ -412,6 +431,14 @@ class FeedRecorder:
                     error=repr(exc),
                 )
                 return
+
+    async def _notify(self, rows: Sequence[ChangeRow]) -> None:
+        """contracts.changed: one notification per tenant and recorded group, with its counts by action and
+        the cursors to read it from the feed (GET .../changes?cursor=<cursor_from - 1>)."""
+        if self._notifier is None:
+            return
+        for tenant, group in contracts_changed(rows).items():
+            await self._notifier.announce(tenant, EventType.CONTRACTS_CHANGED, group)
 
     async def _catch_up(self, numbering: Numbering, since: datetime | None) -> None:
         """The stream could not resume: record every contract changed since the last recorded change."""

@@ -166,6 +166,38 @@ class Broker:
             PUBLISH_FAILURES.labels(queue=message.queue).inc()
             raise BrokerUnavailable(f"publish to {message.queue} not acknowledged: {confirmation!r}")
 
+    async def publish_delayed(
+        self, message: Message, queue: str, *, expiration_seconds: float, timeout: float = 10.0
+    ) -> None:
+        """Publish `message` straight to `queue` (a retry queue, see Topology.declare_notification_retries)
+        to expire there after `expiration_seconds`, and wait for the confirm."""
+        if self._publish_channel is None:
+            raise BrokerUnavailable("broker not connected")
+        amqp_message = aio_pika.Message(
+            message.model_dump_json().encode(),
+            content_type="application/json",
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            message_id=uuid.uuid4().hex,
+            headers={
+                **current_context(),
+                "tenant": message.tenant,
+                "message_type": type(message).__name__,
+                "schema_version": message.schema_version,
+            },
+            timestamp=time.time(),
+            expiration=expiration_seconds,
+        )
+        try:
+            confirmation = await self._publish_channel.default_exchange.publish(
+                amqp_message, routing_key=queue, mandatory=True, timeout=timeout
+            )
+        except BROKER_ERRORS as exc:
+            PUBLISH_FAILURES.labels(queue=message.queue).inc()
+            raise BrokerUnavailable(f"publish to {queue} not confirmed: {exc!r}") from exc
+        if not isinstance(confirmation, aiormq.spec.Basic.Ack):
+            PUBLISH_FAILURES.labels(queue=message.queue).inc()
+            raise BrokerUnavailable(f"publish to {queue} not acknowledged: {confirmation!r}")
+
     async def announce_changes(self, routing_key: str, body: bytes, *, timeout: float = 10.0) -> None:
         """Publish a change-feed notice to the topic exchange and wait for the confirm. Not mandatory:
         with no queue bound (nobody listening) the broker simply drops it."""
@@ -283,6 +315,14 @@ class Broker:
         await consumer.start()
         self._consumers.append(consumer)
         return consumer
+
+    async def declare_notification_retries(self, delays: list[float]) -> None:
+        await self.topology.declare_notification_retries(self._channel_for_declaring(), delays)
+
+    def _channel_for_declaring(self) -> AbstractChannel:
+        if self._publish_channel is None:
+            raise BrokerUnavailable("broker not connected")
+        return self._publish_channel
 
     async def stop_consuming(self, grace: float = 25.0) -> None:
         """Stop taking new messages, then wait for the ones being handled (SIGTERM path)."""

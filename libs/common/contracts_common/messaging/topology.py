@@ -5,19 +5,30 @@ One direct exchange routes each message type to its queue (routing key = queue n
 Every queue is a durable quorum queue with an explicit delivery limit and its own dead-letter queue
 behind a dead-letter exchange, using at-least-once dead-lettering so a dead-lettered message cannot
 be lost on the way.
+
+Notifications wait between attempts in retry queues, one per delay (`<prefix>.importer.notifications.
+retry.<ms>ms`): a message expires there after its delay and is dead-lettered back to the notifications
+queue. The wait is the broker's, not a timer in a process, so a restart of every service loses none.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractQueue
 
-from contracts_common.messages import MESSAGE_TYPES
+from contracts_common.messages import MESSAGE_TYPES, Notification
 
 BACKSTOP_FACTOR = 4
+# The production retry delays (ImporterSettings.notification_retry_delays_seconds); `delete` removes
+# their queues and those of any other delays it is given.
+DEFAULT_NOTIFICATION_RETRY_DELAYS: tuple[float, ...] = (10.0, 60.0, 300.0, 1800.0, 7200.0, 21600.0)
+# A retry queue's own TTL is its delay times this: the backstop for a message published without its
+# (jittered, at most +20 %) expiration.
+RETRY_QUEUE_TTL_FACTOR = 1.25
 
 QUEUE_SUFFIXES: tuple[str, ...] = tuple(dict.fromkeys(m.queue for m in MESSAGE_TYPES))
 
@@ -105,8 +116,35 @@ class Topology:
             self.queue(suffix), durable=True, arguments=self.queue_arguments(suffix)
         )
 
-    async def delete(self, channel: AbstractChannel) -> None:
+    def notification_retry_queue(self, delay_seconds: float) -> str:
+        return f"{self.queue(Notification.queue)}.retry.{round(delay_seconds * 1000)}ms"
+
+    async def declare_notification_retries(self, channel: AbstractChannel, delays: Iterable[float]) -> None:
+        """The retry queues of these delays. Messages are published to them through the default exchange
+        with a per-message expiration; expired, they go back to the notifications queue. Quorum queues
+        with at-least-once dead-lettering, like every other queue: a message is never dropped between
+        the two."""
+        for delay in dict.fromkeys(delays):
+            await channel.declare_queue(
+                self.notification_retry_queue(delay),
+                durable=True,
+                arguments={
+                    "x-queue-type": "quorum",
+                    "x-message-ttl": round(delay * 1000 * RETRY_QUEUE_TTL_FACTOR),
+                    "x-dead-letter-exchange": self.exchange,
+                    "x-dead-letter-routing-key": self.queue(Notification.queue),
+                    "x-dead-letter-strategy": "at-least-once",
+                    "x-overflow": "reject-publish",
+                    **self._replicas(),
+                },
+            )
+
+    async def delete(
+        self, channel: AbstractChannel, retry_delays: Iterable[float] = DEFAULT_NOTIFICATION_RETRY_DELAYS
+    ) -> None:
         """Remove everything `declare` made (tests clean up after themselves)."""
+        for delay in retry_delays:
+            await channel.queue_delete(self.notification_retry_queue(delay))
         for suffix in QUEUE_SUFFIXES:
             await channel.queue_delete(self.queue(suffix))
             await channel.queue_delete(self.dead_letter_queue(suffix))

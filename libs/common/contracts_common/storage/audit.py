@@ -39,11 +39,14 @@ class AuditAction(enum.StrEnum):
     NOTIFICATIONS_CHANGED = "notifications.changed"
     DEAD_LETTER_REPLAYED = "dead_letter.replayed"
     DEAD_LETTER_DISCARDED = "dead_letter.discarded"
+    # The importer switched off an endpoint that kept failing (actor: system).
+    NOTIFICATIONS_DISABLED = "notifications.disabled"
 
 
 class AuditActor(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-    kind: Literal["platform", "user"]
+    # system: done by the service itself, not on anyone's request (e.g. a failing endpoint disabled).
+    kind: Literal["platform", "user", "system"]
     sub: str | None = Field(default=None, description="the user (a tenant token's sub)")
     role: Literal["admin", "viewer"] | None = None
 

@@ -153,16 +153,16 @@ class Connections:
         *,
         inc: dict[str, int] | None = None,
         state_changed: bool = False,
-    ) -> None:
+    ) -> bool:
         """What a webhook check found (`automatic_sync.<field>`), written only if Automatic Sync is still on
         with the same webhooks (a disable in between wins). A changed webhook state changes the
-        reconciliation's interval, so the tenant is planned again."""
+        reconciliation's interval, so the tenant is planned again. True if it was written."""
         update: dict[str, Any] = {"$set": {f"automatic_sync.{k}": v for k, v in fields.items()}}
         if inc:
             update["$inc"] = {f"automatic_sync.{k}": v for k, v in inc.items()}
         if state_changed:
             update["$set"]["next_due_at"] = utcnow()
-        await self._db.connections.update_one(
+        result = await self._db.connections.update_one(
             {
                 "tenant": tenant,
                 "status": ConnectionStatus.CONNECTED.value,
@@ -171,6 +171,7 @@ class Connections:
             },
             update,
         )
+        return result.modified_count == 1
 
     # ------------------------------------------------------------------------------ periodic work
 

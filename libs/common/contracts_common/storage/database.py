@@ -32,6 +32,12 @@ INDEXES: dict[str, list[IndexModel]] = {
         ),
         # The run supervisor's query: running runs that stopped moving.
         IndexModel([("status", ASCENDING), ("updated_at", ASCENDING)], name="status_updated"),
+        # ... and finished runs whose notification was never confirmed (Runs.announce_overdue).
+        IndexModel(
+            [("announce_pending", ASCENDING), ("finished_at", ASCENDING)],
+            name="announce_pending",
+            partialFilterExpression={"announce_pending": True},
+        ),
     ],
     "run_pages": [
         IndexModel(
@@ -86,6 +92,18 @@ INDEXES: dict[str, list[IndexModel]] = {
     "audit": [IndexModel([("tenant", ASCENDING), ("_id", DESCENDING)], name="tenant_newest")],
     # Event ids claimed by the importer's webhook syncs (one piece of work per event id).
     "webhook_work": [IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0, name="expiry")],
+    # Outbound notifications (storage/notifications.py): one endpoint per tenant, and every delivery
+    # attempt, newest first by _id, once per (notification, attempt), expiring after 30 days.
+    "notification_endpoints": [IndexModel([("tenant", ASCENDING)], unique=True, name="tenant_unique")],
+    "notification_deliveries": [
+        IndexModel(
+            [("tenant", ASCENDING), ("notification_id", ASCENDING), ("attempt", ASCENDING)],
+            unique=True,
+            name="attempt_once",
+        ),
+        IndexModel([("tenant", ASCENDING), ("_id", DESCENDING)], name="tenant_newest"),
+        IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0, name="expiry"),
+    ],
     "rate_limits": [IndexModel([("expire_at", ASCENDING)], expireAfterSeconds=0, name="idle_expiry")],
     # Dead-lettered messages kept for an operator (storage/dead_letters.py), newest first by `order`,
     # listed across queues, per queue or per tenant; a tenant's health counts its own.

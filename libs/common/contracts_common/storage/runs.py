@@ -136,11 +136,30 @@ IRONCLAD_COUNTERS = ("ironclad_requests", "ironclad_rate_limited")
 StatsBucket = Literal["hour", "day"]
 # Told of every run that reached its terminal status (health.changed detection, see health_status).
 OnTerminal = Callable[[Document], Awaitable[None]]
+# Announces a finished run (Notifier.run_finished); True once the announcement is durable (confirmed).
+RunFinished = Callable[[Document], Awaitable[bool]]
 
 
 class Runs:
-    def __init__(self, db: Database, *, on_terminal: OnTerminal | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        on_finish: RunFinished | None = None,
+        on_terminal: OnTerminal | None = None,
+    ) -> None:
+        """`on_finish` is called with the run each time a write gives it its terminal status: once per
+        run, whoever finishes it and however often its messages are redelivered (the write that finds
+        the run no longer active changes nothing and calls nothing).
+
+        The terminal write also marks the run `announce_pending`, cleared once `on_finish` says the
+        announcement is confirmed: a process that dies between the two, a broker that refused it, or a
+        store without `on_finish` (the gateway's) leaves the mark, and `announce_overdue` (the importer's
+        run supervisor) announces it later. At least once, never lost.
+
+        `on_terminal` then re-judges the tenant's health (health_status.HealthMonitor)."""
         self._db = db
+        self._on_finish = on_finish
         self._on_terminal = on_terminal
 
     async def create(self, tenant: str, kind: RunKind, *, max_contracts: int | None = None) -> Document:
@@ -474,7 +493,12 @@ class Runs:
         if not force:
             query["status"] = {"$in": ACTIVE}
         now = utcnow()
-        update: dict[str, Any] = {"status": status.value, "finished_at": now, "updated_at": now}
+        update: dict[str, Any] = {
+            "status": status.value,
+            "finished_at": now,
+            "updated_at": now,
+            "announce_pending": True,
+        }
         if error is not None:
             update["error"] = error
         doc = await self._db.runs.find_one_and_update(
@@ -483,9 +507,31 @@ class Runs:
         if doc is None:
             return None
         RUNS_FINISHED.labels(kind=doc["kind"], status=status.value).inc()
+        await self._announce(doc)
         if self._on_terminal is not None:
             await self._on_terminal(doc)
         return doc
+
+    async def _announce(self, run: Document) -> None:
+        if self._on_finish is not None and await self._on_finish(run):
+            await self._db.runs.update_one(
+                {"_id": run["_id"], "tenant": run["tenant"]}, {"$unset": {"announce_pending": ""}}
+            )
+
+    async def announce_overdue(self, finished_before: datetime, limit: int = 100) -> int:
+        """Announce runs finished before `finished_before` whose announcement was never confirmed; returns
+        how many were found. One query on a partial index holding only such runs."""
+        cursor = (
+            self._db.runs.find(
+                {"announce_pending": True, "finished_at": {"$lt": finished_before}}, {"errors": 0}
+            )
+            .sort("finished_at", 1)
+            .limit(limit)
+        )
+        runs = [run async for run in cursor]
+        for run in runs:
+            await self._announce(run)
+        return len(runs)
 
     async def fail(self, tenant: str, run_id: str, error: str) -> Document | None:
         """End a run because of an error: never `succeeded`; `partially_succeeded` if some work landed."""
@@ -615,7 +661,16 @@ def final_status(run: Document) -> RunStatus:
 
 def public_run(run: Document) -> dict[str, Any]:
     """A run as the admin API shows it."""
-    hidden = ("_id", "listing_complete", "added", "closing_ids", "window", "page_size", "listed")
+    hidden = (
+        "_id",
+        "listing_complete",
+        "added",
+        "closing_ids",
+        "window",
+        "page_size",
+        "listed",
+        "announce_pending",
+    )
     out = {k: v for k, v in run.items() if k not in hidden}
     out["run_id"] = run["_id"]
     out["progress"] = {

@@ -22,6 +22,7 @@ from contracts_common.ironclad import (
 from contracts_common.ironclad_access import IroncladAccess, Lane, NotConnected
 from contracts_common.messages import WritebackTask
 from contracts_common.messaging import Delivery
+from contracts_common.notifications import EventType, Notifier
 from contracts_common.storage.database import Database, Document
 from contracts_common.storage.writebacks import WritebackOperation, WritebackRequest
 from contracts_common.writeback import ACTIONS, WritebackProblem, scope_missing
@@ -45,8 +46,11 @@ def ironclad_rejected(exc: IroncladError) -> WritebackProblem:
 
 
 class WritebackHandlers:
-    def __init__(self, *, access: IroncladAccess, db: Database, delivery_limit: int) -> None:
+    def __init__(
+        self, *, access: IroncladAccess, db: Database, delivery_limit: int, notifier: Notifier | None = None
+    ) -> None:
         self._access = access
+        self._notifier = notifier
         self._ctx = WriteContext(db)
         self._delivery_limit = delivery_limit
 
@@ -88,7 +92,11 @@ class WritebackHandlers:
                 await self._fail(task, failed("IRONCLAD_SCOPE_NOT_REGISTERED", message))
         except (OAuthInvalidClient, IroncladAuthError) as exc:
             reason = "Ironclad rejected the stored client credentials. Reconnect in the Ironclad panel."
-            await self._access.connections.mark_needs_reauth(task.tenant, reason, generation)
+            turned = await self._access.connections.mark_needs_reauth(task.tenant, reason, generation)
+            if turned and self._notifier is not None:
+                await self._notifier.announce(
+                    task.tenant, EventType.CONNECTION_NEEDS_REAUTH, {"reason": reason}
+                )
             await self._fail(task, failed("NEEDS_REAUTH", reason, {"ironclad": str(exc)}))
         except (IroncladBadRequest, IroncladNotFound) as exc:
             await self._fail(task, ironclad_rejected(exc))
