@@ -496,3 +496,30 @@ async def test_a_retry_after_the_admin_switched_the_endpoint_off_is_closed_as_fa
     row = await wait_for(closed, timeout=10, what="the retry closed")
     assert row["error"].startswith("not attempted")
     assert receiver.refused == refused
+
+
+async def test_a_change_of_health_is_announced_signed_once_and_its_resolution_once(
+    notify_env: None, receiver: Receiver, api: AdminApi, workers: None, sim: Any, company: dict[str, Any]
+) -> None:
+    """R30 end to end: the composition roots' default on_health_change is the health.changed notification.
+    Credentials rejected (a run, in the importer) → failing once; a reconnect (the gateway) → healthy once,
+    the resolved reason named; a run that then succeeds changes nothing. Every delivery verified by the
+    receiver."""
+    await subscribe(api, TENANT, receiver, events=["health.changed"])
+    app = company["apps"][0]
+    await sim.seed(company["company_id"], count=5, seed=11)
+    assert (await api.connect(TENANT, app, EMAIL)).status == 200
+    await sim.revoke_app(app["client_id"])
+    assert (await api.wait_run(TENANT, await api.start_import(TENANT)))["status"] == "failed"
+    [failing] = await receiver.wait_for("health.changed")
+    data = failing.body["data"]
+    assert (data["status"], data["previous_status"]) == ("failing", "healthy")
+    assert [reason["code"] for reason in data["reasons"]] == ["needs_reauth"]
+
+    fresh = await sim.add_app(company["company_id"], scopes=list(app["scopes"]))
+    assert (await api.connect(TENANT, fresh, EMAIL)).status == 200
+    _, healthy = await receiver.wait_for("health.changed", count=2)
+    assert (healthy.body["data"]["status"], healthy.body["data"]["resolved"]) == ("healthy", ["needs_reauth"])
+    assert (await api.wait_run(TENANT, await api.start_import(TENANT)))["status"] == "succeeded"
+    await settle(1.5)
+    assert [r.body["data"]["status"] for r in receiver.of_type("health.changed")] == ["failing", "healthy"]
