@@ -523,3 +523,29 @@ async def test_a_change_of_health_is_announced_signed_once_and_its_resolution_on
     assert (await api.wait_run(TENANT, await api.start_import(TENANT)))["status"] == "succeeded"
     await settle(1.5)
     assert [r.body["data"]["status"] for r in receiver.of_type("health.changed")] == ["failing", "healthy"]
+
+
+async def test_runs_a_disconnect_cancels_are_announced_as_failed_by_the_sweep(
+    notify_env: None, stack: Stack, receiver: Receiver, api: AdminApi, workers: None, notifier: Notifier
+) -> None:
+    """A disconnect fails the tenant's active runs in one write (Runs.cancel_active); each is marked like any
+    run that ends, so the sweep announces its sync.failed with the reason."""
+    from datetime import timedelta
+
+    from contracts_common.messages import RunKind
+    from contracts_common.storage.runs import Runs
+    from contracts_common.timeutil import utcnow
+
+    await subscribe(api, TENANT, receiver, events=["sync.failed"])
+    db = Database.connect(stack.mongodb_url, stack.database, service="test")
+    try:
+        runs = Runs(db, on_finish=notifier.run_finished)
+        active = await runs.create(TENANT, RunKind.IMPORT)
+        assert await runs.cancel_active(TENANT, "disconnected by an admin") == 1
+        assert await runs.announce_overdue(utcnow() + timedelta(seconds=1)) == 1
+        [failed] = await receiver.wait_for("sync.failed")
+        assert failed.body["data"]["run_id"] == active["_id"]
+        assert failed.body["data"]["error"] == "disconnected by an admin"
+        assert await runs.announce_overdue(utcnow() + timedelta(seconds=1)) == 0
+    finally:
+        await db.close()

@@ -589,9 +589,20 @@ class Runs:
         return [row async for row in await self._db.runs.aggregate(pipeline)]
 
     async def cancel_active(self, tenant: str, reason: str) -> int:
+        """Fail every active run of the tenant (a disconnect). Marked `announce_pending` like any run
+        that ends: the importer's sweep (`announce_overdue`) announces each one's sync.failed."""
+        now = utcnow()
         result = await self._db.runs.update_many(
             {"tenant": tenant, "status": {"$in": ACTIVE}},
-            {"$set": {"status": RunStatus.FAILED.value, "error": reason, "finished_at": utcnow()}},
+            {
+                "$set": {
+                    "status": RunStatus.FAILED.value,
+                    "error": reason,
+                    "finished_at": now,
+                    "updated_at": now,
+                    "announce_pending": True,
+                }
+            },
         )
         return result.modified_count
 
