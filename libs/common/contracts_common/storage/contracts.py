@@ -6,7 +6,7 @@ inside the update itself (see Contracts.upsert_batch), so concurrent writers can
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -240,6 +240,12 @@ class Contracts:
         oids = [ObjectId(c) for c in set(contract_ids) if ObjectId.is_valid(c)]
         cursor = self._db.contracts.find({"tenant": tenant, "_id": {"$in": oids}}, {"raw": 0})
         return {str(doc["_id"]): doc async for doc in cursor}
+
+    async def owners(self, ids: Iterable[Any]) -> dict[Any, Document]:
+        """The tenant and Ironclad record id of contracts by `_id`, whatever their tenant (one `$in` read):
+        what the change feed's recorder needs of an update event, which carries neither."""
+        cursor = self._db.contracts.find({"_id": {"$in": list(ids)}}, {"tenant": 1, "ironclad.id": 1})
+        return {doc["_id"]: doc async for doc in cursor}
 
     async def page(
         self,
