@@ -206,7 +206,9 @@ async def test_health_tab_from_healthy_to_degraded_to_failing_for_real(
     await expect(page.locator("#health-last-success time")).to_have_attribute(
         "datetime", health["last_success_at"]
     )
-    await expect(page.locator("#health-last-success")).to_contain_text("ago)")
+    await expect(page.locator("#health-last-success")).to_contain_text(
+        re.compile(r"\((just now|\d+ (s|min) ago)\)")
+    )
     for task, due in health["next"].items():
         cell = page.locator(f"[data-next={task}]")
         if due is None:
@@ -284,6 +286,7 @@ async def test_health_tab_from_healthy_to_degraded_to_failing_for_real(
     reauth = page.locator("#health-reasons li").first
     await expect(reauth).to_contain_text("Credentials rejected:")
     await expect(reauth).to_contain_text("Reconnect in the Ironclad panel.")
+    assert (await reauth.inner_text()).count("Reconnect") == 1, "the advice is given once"
     await expect(page.locator("#health-reasons li").nth(2)).to_contain_text("The last 4 runs failed")
     await expect(page.locator("#health-sentence")).to_have_text("Sync is not working; the reasons are below.")
     assert [r["code"] for r in (await api_health(api))["reasons"]] == [
@@ -384,7 +387,10 @@ async def test_operator_replays_dead_letters_from_the_page_and_the_run_finishes_
         cells = batches.nth(n).locator("td")
         await expect(cells.nth(2)).to_have_text(TENANT)
         await expect(cells.nth(3)).to_have_text("FetchedBatch")
-        await expect(cells.nth(4)).to_contain_text("failed 2 deliveries")
+        # The mapper's reason is long (every field of the bad rule): its start, the whole under a toggle.
+        await expect(cells.nth(4).locator(".reason-start")).to_contain_text("failed 2 deliveries")
+        await expect(cells.nth(4).locator(".reason-full p")).to_be_hidden()
+        await expect(cells.nth(4).locator(".reason-full p")).to_contain_text("Extra inputs are not permitted")
         await expect(cells.nth(5)).to_have_text(re.compile(r"^\d+ (s|min)$"))
         await expect(cells.nth(6)).to_have_text("1")
     poison = page.locator('#dead-letters-table tbody tr[data-id="poison-1"]')
@@ -395,6 +401,8 @@ async def test_operator_replays_dead_letters_from_the_page_and_the_run_finishes_
         DOCS_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         panel = page.locator("#panel-dead-letters")
         await panel.screenshot(path=str(DOCS_SCREENSHOTS / "admin-dead-letters.png"))
+    await batches.first.locator(".reason-full summary").click()
+    await expect(batches.first.locator(".reason-full p")).to_be_visible()
 
     # Clear the fault, then Replay each batch from the page: one click each, the message leaves the list.
     await db.mappings.delete_one({"_id": corrupt.inserted_id})
