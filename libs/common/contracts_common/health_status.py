@@ -108,9 +108,10 @@ def needs_reauth(connection: Document) -> Reason | None:
     if connection.get("status") != ConnectionStatus.NEEDS_REAUTH.value:
         return None
     message = connection.get("status_reason") or "Ironclad rejected the stored credentials."
-    return Reason(
-        ReasonCode.NEEDS_REAUTH, f"{message} Reconnect in the Ironclad panel.", connection.get("updated_at")
-    )
+    advice = "Reconnect in the Ironclad panel."
+    if advice not in message:  # the importer's reasons already say it (importer/failures.py)
+        message = f"{message} {advice}"
+    return Reason(ReasonCode.NEEDS_REAUTH, message, connection.get("updated_at"))
 
 
 def missing_scopes(connection: Document) -> Reason | None:
@@ -136,7 +137,8 @@ def webhook_disabled(connection: Document) -> Reason | None:
     since = _parsed(problem.get("detected_at")) or sync.get("checked_at")
     due = Schedule.of(connection).reconcile.due_at
     fallback = f" (next reconciliation {iso(due)})" if due else ""
-    why = f" {problem['reason']}." if problem.get("reason") else ""
+    reason = str(problem.get("reason") or "").rstrip(".")
+    why = f" {reason[:1].upper()}{reason[1:]}." if reason else ""
     return Reason(
         ReasonCode.WEBHOOK_DISABLED,
         f"Ironclad reports our webhook {state}; changes arrive by the polling fallback, the reconciliation"

@@ -135,7 +135,8 @@ function uplotData(chart) {
     running = running.map((v, d) => v + (s.values[d] || 0));
     totals.push(running);
   }
-  return [xs, ...totals.reverse()];
+  // A day without any (an empty bucket) draws no bar at all, rather than a hairline on the axis.
+  return [xs, ...totals.reverse().map((values) => values.map((v) => (v === 0 ? null : v)))];
 }
 
 function numbersTable(chart) {

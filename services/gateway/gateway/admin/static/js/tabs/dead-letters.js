@@ -73,6 +73,17 @@ function age(seconds) {
   return `${Math.round(seconds / 86400)} d`;
 }
 
+// Real reasons can be long (a validation error lists every field): the start in the row, the whole
+// under "Full reason" (and in the discard confirmation).
+const REASON_SHOWN = 140;
+
+function reasonCell(reason) {
+  if (!reason) return "—";
+  if (reason.length <= REASON_SHOWN) return reason;
+  return [h("span", { class: "reason-start" }, `${reason.slice(0, REASON_SHOWN).trimEnd()}…`),
+    h("details", { class: "reason-full" }, h("summary", {}, "Full reason"), h("p", {}, reason))];
+}
+
 function describe(item) {
   return `${item.message_type || "message"} of ${item.tenant || "no workspace"} on ${item.queue}`;
 }
@@ -149,7 +160,7 @@ function render({ deadLetters: dl }) {
       h("td", {}, h("code", {}, item.queue)),
       h("td", {}, item.tenant ? h("code", {}, item.tenant) : "—"),
       h("td", {}, item.message_type || "—"),
-      h("td", { class: "reason" }, item.reason || "—"),
+      h("td", { class: "reason" }, reasonCell(item.reason)),
       h("td", { class: "num" }, age(item.age_seconds)),
       h("td", { class: "num" }, String(item.deaths ?? "—")),
       h("td", {}, h("div", { class: "actions" },

@@ -89,6 +89,8 @@ function relative(iso) {
   if (Number.isNaN(then)) return "";
   const seconds = Math.round((then - Date.now()) / 1000);
   const size = Math.abs(seconds);
+  // Real times are often this fresh (a reason found by the run that just ended): not "in 0 s".
+  if (size < 2) return "just now";
   const [value, unit] = size < 90 ? [size, "s"] : size < 5400 ? [Math.round(size / 60), "min"]
     : size < 129600 ? [Math.round(size / 3600), "h"] : [Math.round(size / 86400), "d"];
   return seconds >= 0 ? `in ${value} ${unit}` : `${value} ${unit} ago`;
