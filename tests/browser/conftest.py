@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 
+from tests.support.services import ADMIN_TOKEN
+
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -21,6 +23,13 @@ CHROMIUM_ARGS = [
 ]
 CHROMIUM_PRESENT = CHROMIUM.exists()
 AXE = Path(__file__).parent / "vendor" / "axe.min.js"
+
+
+async def sign_in(page: Any, gateway: str, tab: str = "health", tenant: str = "acme") -> None:
+    """With the platform key (the admin token): the operator's view is shown too."""
+    await page.goto(f"{gateway}/admin/?tenant={tenant}#{tab}")
+    await page.get_by_label("Admin token", exact=True).fill(ADMIN_TOKEN)
+    await page.get_by_role("button", name="Continue").click()
 
 
 @pytest.fixture

@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +23,10 @@ import pytest
 
 from contracts_common.messaging import Topology
 from contracts_common.storage.database import Database
-from tests.browser.conftest import CHROMIUM, CHROMIUM_PRESENT, PageWatch, assert_accessible
+from tests.browser.conftest import CHROMIUM, CHROMIUM_PRESENT, PageWatch, assert_accessible, sign_in
 from tests.browser.test_admin_page import DOCS_SCREENSHOTS, Shots, assert_clean
 from tests.support.api import AdminApi
-from tests.support.services import ADMIN_TOKEN, Stack, wait_for
+from tests.support.services import Stack, wait_for
 
 pytestmark = [
     pytest.mark.browser,
@@ -41,19 +40,6 @@ TIMEOUT_MS = 30_000
 HEALTH = f"/api/v1/tenants/{TENANT}/ironclad/health"
 STATS = f"/api/v1/tenants/{TENANT}/ironclad/runs/stats"
 SCOPE_WEBHOOKS = "public.webhooks.createWebhooks"
-
-# ---------------------------------------------------------------- kept for test_notifications_card.py
-# That file (left as it is until the notifications API merges) imports these three and sign_in from here;
-# nothing in this file uses them. HEALTH_API=real makes its routed tests skip.
-HEALTH_API_MODE = os.environ.get("HEALTH_API", "routed")
-
-
-def now() -> datetime:
-    return datetime.now(UTC).replace(microsecond=0)
-
-
-def iso(moment: datetime) -> str:
-    return moment.isoformat().replace("+00:00", "Z")
 
 
 @pytest.fixture
@@ -85,13 +71,6 @@ async def connected(api: AdminApi, sim: Any, company: dict[str, Any]) -> None:
     await sim.seed(company["company_id"], count=RECORDS, seed=3)
     answer = await api.connect(TENANT, company["apps"][0], EMAIL)
     assert answer.status == 200, answer.body
-
-
-async def sign_in(page: Any, gateway: str, tab: str = "health") -> None:
-    """With the platform key (the admin token): the operator's view is shown too."""
-    await page.goto(f"{gateway}/admin/?tenant={TENANT}#{tab}")
-    await page.get_by_label("Admin token", exact=True).fill(ADMIN_TOKEN)
-    await page.get_by_role("button", name="Continue").click()
 
 
 async def api_health(api: AdminApi) -> dict[str, Any]:

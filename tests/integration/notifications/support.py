@@ -28,6 +28,7 @@ class Received:
     headers: dict[str, str]
     body: dict[str, Any]
     at: float
+    raw: bytes = b""  # the bytes as signed, to check them against another secret
 
 
 @dataclass
@@ -57,7 +58,7 @@ class Receiver:
         except Exception as exc:
             self.unverified.append(repr(exc))
             return web.Response(status=401)
-        self.received.append(Received(dict(request.headers), body, time.monotonic()))
+        self.received.append(Received(dict(request.headers), body, time.monotonic(), raw))
         return web.Response(status=204)
 
     def of_type(self, event_type: str) -> list[Received]:

@@ -138,9 +138,13 @@ async function onSave(event) {
     if (secret) $("#notifications-secret-copy").focus();
   } catch (err) {
     if (err.status === 401) return;
+    // A refused target's sentence is the answer's message; a body the API's validation refused
+    // (VALIDATION_FAILED: "The request body is invalid: url.") names the field, whose own message is said.
     const fields = (err.details && err.details.fields) || [];
-    if (err.code === "NOTIFICATION_TARGET_REFUSED" || fields.some((f) => String(f.field).startsWith("url"))) {
-      $("#notifications-url-error").textContent = err.message;
+    const urlFields = fields.filter((f) => String(f.field) === "url");
+    if (err.code === "NOTIFICATION_TARGET_REFUSED" || urlFields.length) {
+      const said = err.code === "NOTIFICATION_TARGET_REFUSED" ? err.message : urlFields.map((f) => f.message).join("; ");
+      $("#notifications-url-error").textContent = said;
       $("#notifications-url").setAttribute("aria-invalid", "true");
       $("#notifications-url").focus();
     }
