@@ -306,8 +306,30 @@ class HealthChange:
             "changed_at": iso(self.changed_at),
         }
 
+    @classmethod
+    def from_public(cls, payload: dict[str, Any]) -> HealthChange:
+        def when(text: str | None) -> datetime | None:
+            return datetime.fromisoformat(text) if text else None
 
-OnHealthChange = Callable[[str, HealthChange], Awaitable[None]]
+        return cls(
+            tenant=payload["tenant"],
+            status=HealthStatus(payload["status"]),
+            previous_status=payload["previous_status"],
+            reasons=[
+                Reason(code=ReasonCode(r["code"]), message=r["message"], since=when(r.get("since")))
+                for r in payload["reasons"]
+            ],
+            resolved=list(payload["resolved"]),
+            changed_at=when(payload["changed_at"]) or utcnow(),
+        )
+
+
+# Told of each change once; answering False (not confirmed) leaves it for the sweep to announce again.
+OnHealthChange = Callable[[str, HealthChange], Awaitable[bool | None]]
+
+
+def _millis(value: datetime) -> datetime:
+    return value.replace(microsecond=value.microsecond // 1000 * 1000)
 
 
 class HealthMonitor:
@@ -333,17 +355,25 @@ class HealthMonitor:
         codes = sorted(health.codes)
         if before.status == health.status.value and sorted(before.reasons) == codes:
             return None
-        recorded = await self._states.transition(tenant, stored, health.status.value, codes)
-        if recorded is None:
-            return None  # another process recorded (and announces) this transition
         change = HealthChange(
             tenant=tenant,
             status=health.status,
             previous_status=before.status,
             reasons=health.reasons,
             resolved=sorted(set(before.reasons) - set(codes)),
-            changed_at=recorded.changed_at,
+            # As MongoDB keeps it (milliseconds): the confirmation finds the transition by this time.
+            changed_at=_millis(utcnow()),
         )
+        recorded = await self._states.transition(
+            tenant,
+            stored,
+            health.status.value,
+            codes,
+            changed_at=change.changed_at,
+            announcement=change.public() if self._on_change is not None else None,
+        )
+        if recorded is None:
+            return None  # another process recorded (and announces) this transition
         log.info(
             "health_changed",
             tenant=tenant,
@@ -352,9 +382,23 @@ class HealthMonitor:
             reasons=codes,
             resolved=change.resolved,
         )
-        if self._on_change is not None:
-            await self._on_change(tenant, change)
+        await self._announce(change, change.public())
         return change
+
+    async def _announce(self, change: HealthChange | None, payload: dict[str, Any]) -> None:
+        if self._on_change is None:
+            return
+        tenant, changed_at = str(payload["tenant"]), _millis(datetime.fromisoformat(payload["changed_at"]))
+        if await self._on_change(tenant, change or HealthChange.from_public(payload)) is not False:
+            await self._states.announced(tenant, changed_at)
+
+    async def announce_overdue(self, changed_before: datetime) -> int:
+        """Announce transitions whose announcement was never confirmed (the importer's run supervisor
+        sweeps them); returns how many were found."""
+        pending = await self._states.overdue(changed_before)
+        for item in pending:
+            await self._announce(None, item.announcement)
+        return len(pending)
 
     async def observe_quietly(self, tenant: str) -> None:
         """observe_health for callers whose own work must not fail because health could not be judged."""

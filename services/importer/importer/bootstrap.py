@@ -126,7 +126,7 @@ async def setup(runtime: Runtime, *, on_health_change: OnHealthChange | None = N
     await runtime.broker.consume(WritebackTask, writeback.handle, prefetch=4, per_tenant=2)
     await setup_notifications(runtime, settings)
     runtime.background.append(
-        asyncio.create_task(RunSupervisor(runs, runtime.broker, settings).run_forever())
+        asyncio.create_task(RunSupervisor(runs, runtime.broker, settings, monitor).run_forever())
     )
     if settings.dead_letter_keeper_enabled:
         await DeadLetterKeeper(runtime.broker, DeadLetters(runtime.db), monitor).start()

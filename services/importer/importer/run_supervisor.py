@@ -9,7 +9,8 @@ nobody waits on it forever. A quiet listing also gets again the pages it handed 
 done (a process that died between claiming pages and publishing them; duplicates count once).
 Every replica may do this; recounting is idempotent.
 It also announces finished runs whose sync.* notification was never confirmed (Runs.announce_overdue),
-`ANNOUNCE_GRACE` after they finished: the finishing process normally announces at once.
+and changes of health whose health.changed was not (HealthMonitor.announce_overdue), `ANNOUNCE_GRACE`
+after they happened: the process that saw them normally announces at once.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from datetime import timedelta
 import structlog
 
 from contracts_common.commands import after_progress, publish_pages
+from contracts_common.health_status import HealthMonitor
 from contracts_common.messaging import Broker
 from contracts_common.metrics import RUN_SUPERVISOR_TICKS
 from contracts_common.runtime import every
@@ -33,8 +35,11 @@ ANNOUNCE_GRACE = timedelta(seconds=30)
 
 
 class RunSupervisor:
-    def __init__(self, runs: Runs, broker: Broker, settings: ImporterSettings) -> None:
+    def __init__(
+        self, runs: Runs, broker: Broker, settings: ImporterSettings, monitor: HealthMonitor | None = None
+    ) -> None:
         self._runs = runs
+        self._monitor = monitor
         self._broker = broker
         self._settings = settings
 
@@ -46,6 +51,10 @@ class RunSupervisor:
         late = await self._runs.announce_overdue(utcnow() - ANNOUNCE_GRACE)
         if late:
             log.warning("run_announcements_overdue", runs=late)
+        if self._monitor is not None and (
+            late := await self._monitor.announce_overdue(utcnow() - ANNOUNCE_GRACE)
+        ):
+            log.warning("health_announcements_overdue", changes=late)
         RUN_SUPERVISOR_TICKS.inc()
 
     async def _look(self) -> None:

@@ -549,3 +549,40 @@ async def test_runs_a_disconnect_cancels_are_announced_as_failed_by_the_sweep(
         assert await runs.announce_overdue(utcnow() + timedelta(seconds=1)) == 0
     finally:
         await db.close()
+
+
+async def test_a_change_of_health_whose_announcement_was_refused_is_announced_by_the_sweep_once(
+    notify_env: None, stack: Stack, receiver: Receiver, api: AdminApi, workers: None, notifier: Notifier
+) -> None:
+    """The transition is recorded before it is announced; an announcement not confirmed (a broker that
+    refused it, a process that died) leaves it marked, and the importer's sweep announces it, once."""
+    from datetime import timedelta
+
+    from contracts_common.health_status import HealthChange, build_monitor
+    from contracts_common.settings import SharedSettings
+    from contracts_common.timeutil import utcnow
+
+    await subscribe(api, TENANT, receiver, events=["health.changed"])
+    db = Database.connect(stack.mongodb_url, stack.database, service="test")
+    try:
+        refused: list[HealthChange] = []
+
+        async def refusing(tenant: str, change: HealthChange) -> bool:
+            refused.append(change)
+            return False
+
+        settings = SharedSettings(amqp_url=stack.amqp_url, mongodb_url=stack.mongodb_url)
+        change = await build_monitor(db, settings, refusing).observe_health(TENANT)
+        assert change is not None
+        assert change.status.value == "disconnected"
+        assert refused == [change]
+
+        sweeping = build_monitor(db, settings, notifier.health_changed)
+        assert await sweeping.announce_overdue(utcnow() - timedelta(seconds=30)) == 0  # not overdue yet
+        assert await sweeping.announce_overdue(utcnow() + timedelta(seconds=1)) == 1
+        [arrived] = await receiver.wait_for("health.changed")
+        assert arrived.body["data"] == change.public()
+        assert await sweeping.announce_overdue(utcnow() + timedelta(seconds=1)) == 0
+        assert await sweeping.observe_health(TENANT) is None  # recorded once: no second change
+    finally:
+        await db.close()

@@ -65,10 +65,10 @@ class Notifier:
         log.info("notification_announced", type=event_type.value, notification_id=message.notification_id)
         return True
 
-    async def health_changed(self, tenant: str, change: HealthChange) -> None:
+    async def health_changed(self, tenant: str, change: HealthChange) -> bool:
         """health.changed: the composition roots' `on_health_change` (HealthMonitor records each transition
         once, so this is called once per change and once per resolution)."""
-        await self.announce(tenant, EventType.HEALTH_CHANGED, change.public())
+        return await self.announce(tenant, EventType.HEALTH_CHANGED, change.public())
 
     async def run_finished(self, run: Mapping[str, Any]) -> bool:
         """sync.succeeded, or sync.failed for a run that failed or only partly succeeded (the Runs store

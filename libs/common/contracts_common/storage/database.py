@@ -113,7 +113,13 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("tenant", ASCENDING), ("order", DESCENDING)], name="tenant_newest"),
     ],
     # The last health announced per tenant (storage/health_state.py), by _id = tenant.
-    "health_state": [],
+    "health_state": [
+        IndexModel(
+            [("announce_pending", ASCENDING), ("changed_at", ASCENDING)],
+            name="announce_pending",
+            partialFilterExpression={"announce_pending": True},
+        )
+    ],
     f"{DOCUMENTS_BUCKET}.files": [
         IndexModel(
             [
