@@ -135,14 +135,13 @@ def webhook_disabled(connection: Document) -> Reason | None:
         return None
     problem = sync.get("last_problem") or {}
     since = _parsed(problem.get("detected_at")) or sync.get("checked_at")
-    due = Schedule.of(connection).reconcile.due_at
-    fallback = f" (next reconciliation {iso(due)})" if due else ""
     reason = str(problem.get("reason") or "").rstrip(".")
     why = f" {reason[:1].upper()}{reason[1:]}." if reason else ""
     return Reason(
         ReasonCode.WEBHOOK_DISABLED,
+        # The due time itself is in the health's `next.reconcile`, where a page formats it for its reader.
         f"Ironclad reports our webhook {state}; changes arrive by the polling fallback, the reconciliation"
-        f" on its shorter interval{fallback}.{why}",
+        f" on its shorter interval.{why}",
         since,
     )
 
