@@ -101,7 +101,8 @@ def test_degraded_reasons_in_their_order() -> None:
     by_code = {r.code.value: r for r in health.reasons}
     assert by_code["webhook_disabled"].since == datetime(2026, 12, 7, 11, 0, tzinfo=UTC)
     assert "polling fallback" in by_code["webhook_disabled"].message
-    assert "2026-12-07T13:00:00Z" in by_code["webhook_disabled"].message
+    assert "No scope to re-register." in by_code["webhook_disabled"].message
+    assert health.public()["next"]["reconcile"] == "2026-12-07T13:00:00Z"  # the fallback's next pass
     assert by_code["run_stalled"].since == NOW - timedelta(minutes=20)
     assert "4 time(s)" in by_code["rate_limited"].message
     assert by_code["dead_letters"].message.startswith("2 message(s)")
