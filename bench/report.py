@@ -37,6 +37,7 @@ from bench.common import (
     save_json,
     versions,
 )
+from bench.feed_bench import main_async as feed_cost
 from bench.import_bench import naive_baseline, pipeline_import, real_limits_window
 from bench.notify_bench import main_async as notify_latency
 from bench.remap_bench import remap
@@ -425,6 +426,17 @@ def markdown(data: dict[str, Any], made: list[str]) -> str:
                 f"{n['unverified']} unverified",
             )
         )
+    if f := data.get("feed"):
+        speed = f["median_records_per_second"]
+        rows.append(
+            (
+                "Change feed",
+                "import speed with the feed on / off",
+                f["ratio_on_vs_off"],
+                f"{f['records']:,} records, {f['rounds']} alternated rounds, medians "
+                f"{speed['on']} / {speed['off']} records/s; target ≥ 0.95",
+            )
+        )
     for s in data.get("scaling") or []:
         rows.append(
             (
@@ -646,6 +658,8 @@ async def run(quick: bool) -> dict[str, Any]:
         ("remap", lambda: remap(plan.remap, timeout=plan.run_cap)),
         # A small run: latency, not throughput (bench/notify_bench.py).
         ("notifications", lambda: notify_latency(min(plan.records, 1_000))),
+        # The same import with the change feed off and on, alternated (bench/feed_bench.py).
+        ("feed", lambda: feed_cost(min(plan.records, 3_000), 1 if quick else 3)),
     ]
     stuck: list[str] = []
 

@@ -204,10 +204,11 @@ class MapperSettings(SharedSettings):
     # writes ahead of theirs in the database. One stored a lone tenant's import as fast as two (the
     # database is the bound) and halved the wait of another tenant's batch beside it.
     mapper_tenant_concurrency: int = Field(default=1, ge=1, le=1000)
-    # The change feed (mapper/feed.py): one recorder across all mapper replicas, elected by a lease.
-    # Off by default until its cost is settled: on the test server the recorder's change stream slowed
-    # an import to ~70 % (bench/results/feed.md); to be measured on MongoDB 7 (issue 23).
-    change_feed_enabled: bool = False
+    # The change feed (mapper/feed.py): one recorder across all mapper replicas, elected by a lease. It
+    # feeds GET .../changes, the <prefix>.changes exchange and contracts.changed notifications; off, all
+    # three are silent. Its cost: an import keeps 88-90 % of its speed on the test server, whose change
+    # streams are emulated in Python (bench/results/feed.md); MongoDB 7 reads the oplog natively.
+    change_feed_enabled: bool = True
     # How long a change stays readable in GET .../changes (rows expire by a TTL index after this).
     changes_retention_days: float = Field(default=30.0, gt=0)
     # The recorder's lease: renewed every third of it; a recorder that dies is replaced after it.
