@@ -64,8 +64,8 @@ def build_access(
 
 
 async def setup(runtime: Runtime, *, on_health_change: OnHealthChange | None = None) -> None:
-    """`on_health_change` is told of each change of a tenant's health, once (the `health.changed`
-    notification, wired here when notifications are)."""
+    """`on_health_change` is told of each change of a tenant's health, once; by default it is announced as
+    the `health.changed` notification (tests pass their own to watch the changes)."""
     settings = runtime.settings
     assert isinstance(settings, ImporterSettings)
     session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, sock_connect=10))
