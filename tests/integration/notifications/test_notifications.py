@@ -499,7 +499,13 @@ async def test_a_retry_after_the_admin_switched_the_endpoint_off_is_closed_as_fa
 
 
 async def test_a_change_of_health_is_announced_signed_once_and_its_resolution_once(
-    notify_env: None, receiver: Receiver, api: AdminApi, workers: None, sim: Any, company: dict[str, Any]
+    notify_env: None,
+    stack: Stack,
+    receiver: Receiver,
+    api: AdminApi,
+    workers: None,
+    sim: Any,
+    company: dict[str, Any],
 ) -> None:
     """R30 end to end: the composition roots' default on_health_change is the health.changed notification.
     Credentials rejected (a run, in the importer) → failing once; a reconnect (the gateway) → healthy once,
@@ -523,6 +529,19 @@ async def test_a_change_of_health_is_announced_signed_once_and_its_resolution_on
     assert (await api.wait_run(TENANT, await api.start_import(TENANT)))["status"] == "succeeded"
     await settle(1.5)
     assert [r.body["data"]["status"] for r in receiver.of_type("health.changed")] == ["failing", "healthy"]
+    # Both were confirmed as they were announced: the sweep finds nothing to announce again.
+    from datetime import timedelta
+
+    from contracts_common.health_status import build_monitor
+    from contracts_common.settings import SharedSettings
+    from contracts_common.timeutil import utcnow
+
+    db = Database.connect(stack.mongodb_url, stack.database, service="test")
+    try:
+        settings = SharedSettings(amqp_url=stack.amqp_url, mongodb_url=stack.mongodb_url)
+        assert await build_monitor(db, settings).announce_overdue(utcnow() + timedelta(minutes=1)) == 0
+    finally:
+        await db.close()
 
 
 async def test_runs_a_disconnect_cancels_are_announced_as_failed_by_the_sweep(
