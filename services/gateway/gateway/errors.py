@@ -67,16 +67,16 @@ async def parse_body(request: web.Request, model: type[T]) -> T:
         raise invalid_body(exc) from exc
 
 
-def parse_query(request: web.Request, model: type[T]) -> T:
-    """The query string as `model` (its fields are the documented parameters); 400 naming the field."""
+def parse_query(request: web.Request, model: type[T], *, status: int = 400) -> T:
+    """The query string as `model` (its fields are the documented parameters); `status` (400, or 422 where
+    the API says a well-formed request for a value not offered is unprocessable) naming the field."""
     try:
         return model.model_validate(dict(request.query))
     except ValidationError as exc:
         first = exc.errors(include_url=False, include_input=False)[0]
         name = ".".join(str(p) for p in first["loc"]) or "query"
-        raise ApiError(
-            400, "INVALID_PARAM", f"The query parameter {name} is invalid: {first['msg']}.", {"field": name}
-        ) from exc
+        message = f"The query parameter {name} is invalid: {first['msg']}."
+        raise ApiError(status, "INVALID_PARAM", message, {"field": name}) from exc
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from contracts_common.health_status import HealthRules, HealthService
 from contracts_common.messages import RunKind
@@ -14,7 +14,7 @@ from contracts_common.storage.runs import STATS_RECORDS, RunStatus
 from contracts_common.timeutil import iso, utcnow
 from gateway.auth import Access
 from gateway.deps import deps
-from gateway.errors import ApiError
+from gateway.errors import parse_query
 from gateway.models import RunStats, SyncHealth
 from gateway.openapi import Api, respond
 
@@ -38,18 +38,6 @@ class StatsQuery(BaseModel):
     model_config = ConfigDict(extra="ignore")
     days: int = Field(default=7, ge=1, le=90, description="how many days back, today included")
     bucket: Literal["hour", "day"] = Field(default="day", description="bucket width (UTC)")
-
-
-def _stats_query(request: web.Request) -> StatsQuery:
-    """422 naming the field: a well-formed request asking for a range or bucket that is not offered."""
-    try:
-        return StatsQuery.model_validate(dict(request.query))
-    except ValidationError as exc:
-        first = exc.errors(include_url=False, include_input=False)[0]
-        name = ".".join(str(p) for p in first["loc"]) or "query"
-        raise ApiError(
-            422, "INVALID_PARAM", f"The query parameter {name} is invalid: {first['msg']}.", {"field": name}
-        ) from exc
 
 
 def _bucket_starts(now: datetime, days: int, bucket: str) -> list[datetime]:
@@ -87,7 +75,8 @@ async def run_stats(request: web.Request) -> web.Response:
     oldest first; `days` is 1..90 (today included). Computed by one aggregation on the runs' (tenant,
     created_at) index.
     """
-    query = _stats_query(request)
+    # 422: a well-formed request asking for a range or bucket that is not offered.
+    query = parse_query(request, StatsQuery, status=422)
     now = utcnow()
     starts = _bucket_starts(now, query.days, query.bucket)
     rows = await deps(request).runs.stats(
