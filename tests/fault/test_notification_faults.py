@@ -44,7 +44,7 @@ async def test_r28_notifications_waiting_for_a_retry_survive_a_restart_of_every_
 ) -> None:
     await subscribe(api, TENANT, receiver)
     receiver.failing = 503
-    importer = await procs.start("importer", SCHEDULER_ENABLED="false")
+    importer = await procs.start("importer")
     mapper = await procs.start("mapper")
     broker = Broker(stack.amqp_url, Topology(stack.prefix, 5), prefetch=1, name="test-announcer")
     await broker.connect()
@@ -71,7 +71,7 @@ async def test_r28_notifications_waiting_for_a_retry_survive_a_restart_of_every_
     assert waiting + ready == 3, (waiting, ready)
 
     receiver.failing = None
-    await procs.start("importer", SCHEDULER_ENABLED="false")
+    await procs.start("importer")
     await procs.start("mapper")
     arrived = await receiver.wait_for("health.changed", count=3, timeout=30)
     assert sorted(r.body["data"]["n"] for r in arrived) == [0, 1, 2]
