@@ -18,7 +18,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import aio_pika
 import pytest
 
 from contracts_common.messaging import Topology
@@ -26,6 +25,7 @@ from contracts_common.storage.database import Database
 from tests.browser.conftest import CHROMIUM, CHROMIUM_PRESENT, PageWatch, assert_accessible, sign_in
 from tests.browser.test_admin_page import DOCS_SCREENSHOTS, Shots, assert_clean
 from tests.support.api import AdminApi
+from tests.support.dead_letters import dead_letter_a_poison_page_task
 from tests.support.services import Stack, wait_for
 
 pytestmark = [
@@ -316,18 +316,7 @@ async def test_operator_replays_dead_letters_from_the_page_and_the_run_finishes_
     run_id = await api.start_import(TENANT)
     # And a message no consumer can handle (an invalid page task), to discard.
     topology = Topology(stack.prefix, 2)
-    connection = await aio_pika.connect(stack.amqp_url)
-    async with connection:
-        channel = await connection.channel(publisher_confirms=True)
-        dlx = await channel.get_exchange(topology.dead_letter_exchange)
-        await dlx.publish(
-            aio_pika.Message(
-                b'{"tenant": "acme", "run_id": "r1", "kind": "import", "page": 0}',
-                message_id="poison-1",
-                headers={"x-error-reason": "invalid PageTask: page_size missing", "message_type": "PageTask"},
-            ),
-            routing_key=topology.queue("importer.pages"),
-        )
+    await dead_letter_a_poison_page_task(stack)
 
     async def all_kept() -> list[dict[str, Any]] | None:
         items = (await api.call("GET", "/api/v1/dead-letters", params={"tenant": TENANT})).body["items"]

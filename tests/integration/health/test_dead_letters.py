@@ -5,13 +5,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-import aio_pika
 import pytest
 
-from contracts_common.messaging import Topology
 from contracts_common.storage.database import Database
 from contracts_common.storage.dead_letters import DeadLetters
 from tests.support.api import AdminApi
+from tests.support.dead_letters import dead_letter_a_poison_page_task
 from tests.support.services import Stack, messages_handled, wait_for
 
 EMAIL = "admin@acme.example"
@@ -147,36 +146,24 @@ async def test_a_dead_lettered_page_is_replayed_and_the_run_counters_stay_exact(
 async def test_a_dead_letter_is_discarded_and_its_deaths_counted_across_replays(
     two_deliveries: None, api: AdminApi, workers: None, stack: Stack
 ) -> None:
-    topology = Topology(stack.prefix, 2)
-    connection = await aio_pika.connect(stack.amqp_url)
-    async with connection:
-        channel = await connection.channel(publisher_confirms=True)
-        dlx = await channel.get_exchange(topology.dead_letter_exchange)
-        await dlx.publish(
-            aio_pika.Message(
-                b'{"tenant": "acme", "run_id": "r1", "kind": "import", "page": 0}',
-                message_id="poison-1",
-                headers={"x-error-reason": "invalid PageTask: page_size missing", "message_type": "PageTask"},
-            ),
-            routing_key=topology.queue("importer.pages"),
-        )
+    pages_queue = await dead_letter_a_poison_page_task(stack)
 
-        async def kept() -> list[dict[str, Any]]:
-            return list((await _dead_letters(api))["items"])
+    async def kept() -> list[dict[str, Any]]:
+        return list((await _dead_letters(api))["items"])
 
-        [item] = await wait_for(kept, timeout=30, what="the message kept")
-        assert item["id"] == "poison-1"
-        assert item["reason"] == "invalid PageTask: page_size missing"
-        assert item["queue"] == topology.queue("importer.pages")
-        # Replayed, it fails again (still invalid) and comes back once more, known to have died twice.
-        assert (await api.call("POST", "/api/v1/dead-letters/poison-1/replay")).status == 200
+    [item] = await wait_for(kept, timeout=30, what="the message kept")
+    assert item["id"] == "poison-1"
+    assert item["reason"] == "invalid PageTask: page_size missing"
+    assert item["queue"] == pages_queue
+    # Replayed, it fails again (still invalid) and comes back once more, known to have died twice.
+    assert (await api.call("POST", "/api/v1/dead-letters/poison-1/replay")).status == 200
 
-        async def back() -> list[dict[str, Any]]:
-            items = await kept()
-            return items if items and items[0]["deaths"] == 2 else []
+    async def back() -> list[dict[str, Any]]:
+        items = await kept()
+        return items if items and items[0]["deaths"] == 2 else []
 
-        [again] = await wait_for(back, timeout=30, what="the replayed message dead-lettered again")
-        assert again["dead_lettered_at"] == item["dead_lettered_at"]
+    [again] = await wait_for(back, timeout=30, what="the replayed message dead-lettered again")
+    assert again["dead_lettered_at"] == item["dead_lettered_at"]
     answer = await api.call("POST", "/api/v1/dead-letters/discard", {"ids": ["poison-1", "other"]})
     assert answer.body == {"discarded": ["poison-1"], "not_found": ["other"]}
     assert (await api.call("POST", "/api/v1/dead-letters/poison-1/discard")).status == 404
